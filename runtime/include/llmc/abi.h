@@ -1,0 +1,98 @@
+/* abi.h — the contract between a compiled model.so and the runtime.
+ *
+ * This header is shared by three parties: the runtime (which loads a .so and
+ * fills llmc_step_t), the kernel library (compiled to bitcode and linked into
+ * every model), and the code generator (which emits the llmc_abi record and
+ * the entry points). It is plain C with fixed-width types only, so that its
+ * layout is the same for every target.
+ *
+ * A model.so exports exactly one symbol the runtime needs: `llmc_abi`, an
+ * llmc_abi_record_t. The runtime reads its magic and version before it
+ * touches anything else; a mismatch is an error, never a crash. Any change
+ * to a struct below bumps LLMC_ABI_VERSION.
+ *
+ * The weights are not in any loaded segment: they live in the ELF section
+ * ".llmc_weights" (no SHF_ALLOC), which the runtime maps itself and passes
+ * to every entry point as step->weights. Offsets into it are baked into the
+ * code as constants.
+ */
+#ifndef LLMC_ABI_H
+#define LLMC_ABI_H
+
+#include <stdint.h>
+
+#define LLMC_ABI_MAGIC 0x434d4c4cu /* "LLMC" little-endian */
+#define LLMC_ABI_VERSION 1u
+#define LLMC_WEIGHTS_SECTION ".llmc_weights"
+#define LLMC_WEIGHTS_ALIGN 64 /* every tensor starts on this boundary */
+#define LLMC_ABI_SYMBOL "llmc_abi"
+
+/* A unit of parallel work: runs task `task` of `n_tasks`. */
+typedef void (*llmc_task_fn)(void *env, int32_t task, int32_t n_tasks);
+
+/* Services the runtime offers to generated code. */
+typedef struct llmc_runtime_api {
+  /* Runs fn(env, i, n_tasks) for every i in [0, n_tasks), spread over the
+   * pool's threads, and returns when all have finished. */
+  void (*parallel_for)(void *pool, llmc_task_fn fn, void *env, int32_t n_tasks);
+  void *pool;
+  int32_t n_threads; /* how many tasks can run at once */
+} llmc_runtime_api_t;
+
+/* One engine step: T tokens drawn from S sequences. The tokens of a
+ * sequence are contiguous rows and in position order. */
+typedef struct llmc_batch {
+  int32_t n_tokens;           /* T */
+  int32_t n_seqs;             /* S */
+  const int32_t *tokens;      /* [T] token ids */
+  const int32_t *positions;   /* [T] position of each token in its sequence */
+  const int32_t *slots;       /* [T] KV slot of each token: block * block_size + offset */
+  const int32_t *seq_start;   /* [S+1] sequence s owns rows [seq_start[s], seq_start[s+1]) */
+  const int32_t *seq_len;     /* [S] tokens of s in the cache after this step */
+  const int32_t *block_table; /* [S, max_blocks] physical block of each logical block */
+  int32_t max_blocks;         /* row stride of block_table */
+  int32_t n_logits;           /* L: rows whose logits are wanted */
+  const int32_t *logit_rows;  /* [L] row indices into the step, ascending */
+  float *logits;              /* [L, vocab] written by the step */
+} llmc_batch_t;
+
+/* Paged KV cache, owned by the runtime. Element d of the key (kv = 0) or
+ * value (kv = 1) of cache slot s = block * block_size + offset in layer l is
+ *   data[(((l * 2 + kv) * n_blocks + block) * block_size + offset) * kv_dim + d]
+ * with kv_dim = kv_heads * head_dim from the abi record. */
+typedef struct llmc_kv_cache_view {
+  float *data;
+  int32_t n_blocks;
+  int32_t block_size; /* tokens per block */
+} llmc_kv_cache_view_t;
+
+/* Everything an entry point reads and writes. */
+typedef struct llmc_step {
+  llmc_batch_t batch;
+  llmc_kv_cache_view_t kv;
+  const uint8_t *weights;        /* base of the .llmc_weights section */
+  uint8_t *scratch;              /* >= llmc_abi.scratch_bytes(token_capacity) bytes, 64-aligned */
+  int32_t token_capacity;        /* T <= token_capacity */
+  const llmc_runtime_api_t *rt;
+} llmc_step_t;
+
+/* The record a model.so exports as `llmc_abi`. */
+typedef struct llmc_abi_record {
+  uint32_t magic;       /* LLMC_ABI_MAGIC */
+  uint32_t abi_version; /* LLMC_ABI_VERSION */
+  uint32_t record_size; /* sizeof(llmc_abi_record_t) at compile time */
+  uint32_t reserved;
+  const char *metadata_json;  /* NUL-terminated; see docs/model-so.md */
+  uint64_t weights_bytes;     /* size of the .llmc_weights section */
+  int32_t vocab_size;
+  int32_t n_layers;           /* layers with a KV cache */
+  int32_t kv_dim;             /* kv_heads * head_dim */
+  int32_t max_context;        /* positions the model supports */
+  /* Scratch bytes a step of up to token_capacity tokens needs. */
+  uint64_t (*scratch_bytes)(int32_t token_capacity);
+  /* Runs one step: writes the KV cache for the step's tokens and the
+   * logits of the rows in batch.logit_rows. */
+  void (*step)(llmc_step_t *step);
+} llmc_abi_record_t;
+
+#endif /* LLMC_ABI_H */

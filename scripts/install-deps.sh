@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages llmc needs to build and test.
+# Usage: scripts/install-deps.sh   (as root, or with sudo available)
+set -euo pipefail
+pkgs=(
+  cmake make pkg-config
+  llvm-19-dev clang-19 lld-19 llvm-19-tools   # compiler: LLVM C API, kernel bitcode, linker, FileCheck
+  libcjson-dev                                # JSON (model.json, metadata, config.json)
+  libffi-dev                                  # llmc invoke: call entry points by signature
+  libzstd-dev zlib1g-dev libxml2-dev          # link dependencies of LLVM's static libraries
+  python3                                     # test drivers compare logits files
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

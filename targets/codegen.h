@@ -1,0 +1,25 @@
+/* codegen.h — lowering the partitioned IR to native code through LLVM. */
+#ifndef LLMC_TARGETS_CODEGEN_H
+#define LLMC_TARGETS_CODEGEN_H
+
+#include <cjson/cJSON.h>
+
+#include "ir.h"
+#include "target.h"
+#include "weights.h"
+
+typedef struct {
+  const llmc_target_t *target;
+  const char *cpu;          /* LLVM CPU name; NULL = the host's (or the target's baseline) */
+  const char *object_path;  /* the object file to write */
+  const char *llvm_ir_path; /* if set, the optimised LLVM IR is written here too */
+} llmc_codegen_options_t;
+
+/* Generates the model's object file from module m (after the pass
+ * pipeline). `meta` is the metadata document so far; codegen adds "target",
+ * "kv" and "entry_points" and embeds the printed document in the llmc_abi
+ * record. Weight offsets come from plan. */
+llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, cJSON *meta,
+                           const llmc_codegen_options_t *opts);
+
+#endif

@@ -1,0 +1,16 @@
+/* commands.h — the subcommands of the llmc tool. Each takes the arguments
+ * after its name (argv[0] is the subcommand) and returns the process exit
+ * status: 0 success, 1 bad input or failure, 2 bad usage. */
+#ifndef LLMC_TOOLS_COMMANDS_H
+#define LLMC_TOOLS_COMMANDS_H
+
+int llmc_cmd_logits(int argc, char **argv);  /* cmd_logits.c */
+int llmc_cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
+int llmc_cmd_invoke(int argc, char **argv);  /* cmd_invoke.c */
+#ifdef LLMC_WITH_COMPILER
+int llmc_cmd_compile(int argc, char **argv); /* cmd_compile.c */
+int llmc_cmd_import(int argc, char **argv);  /* cmd_compile.c */
+int llmc_cmd_opt(int argc, char **argv);     /* cmd_opt.c */
+#endif
+
+#endif
