@@ -172,7 +172,7 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
   double t2 = now_s();
   LLMC_PROPAGATE(link_shared_object(obj_path, tmp_path));
   weights_ctx_t wctx = {m, &plan, opts->verbose};
-  LLMC_PROPAGATE(llmc_elf_append_section(tmp_path, LLMC_WEIGHTS_SECTION, plan.total, write_weights, &wctx));
+  LLMC_PROPAGATE(llmc_elf_append_section(tmp_path, LLMC_WEIGHTS_SECTION, plan.total, LLMC_WEIGHTS_FILE_ALIGN, write_weights, &wctx));
   if (opts->verbose)
     fprintf(stderr, "llmc: passes %.3f s, codegen %.3f s, link+weights %.3f s (%.1f MiB of weights)\n", t1 - t0,
             t2 - t1, now_s() - t2, (double)plan.total / (1 << 20));

@@ -20,7 +20,7 @@ static llmc_status_t pad_to(FILE *f, uint64_t align) {
   return LLMC_OK;
 }
 
-static llmc_status_t append(FILE *f, const char *path, const char *name, uint64_t size,
+static llmc_status_t append(FILE *f, const char *path, const char *name, uint64_t size, uint64_t align,
                             llmc_status_t (*write_fn)(void *ctx, FILE *f), void *ctx,
                             Elf64_Shdr **shdrs, char **names) {
   Elf64_Ehdr eh;
@@ -41,7 +41,7 @@ static llmc_status_t append(FILE *f, const char *path, const char *name, uint64_
   memcpy(*names + strtab->sh_size, name, name_len);
 
   if (fseeko(f, 0, SEEK_END)) return LLMC_ERROR(IO, "%s: seek: %s", path, strerror(errno));
-  LLMC_RETURN_IF_ERROR(pad_to(f, LLMC_ELF_SECTION_FILE_ALIGN), "%s", path);
+  LLMC_RETURN_IF_ERROR(pad_to(f, align), "%s", path);
   Elf64_Shdr *sec = &(*shdrs)[eh.e_shnum];
   memset(sec, 0, sizeof *sec);
   sec->sh_name = (Elf64_Word)strtab->sh_size;
@@ -49,7 +49,7 @@ static llmc_status_t append(FILE *f, const char *path, const char *name, uint64_
   sec->sh_flags = 0; /* not SHF_ALLOC: never loaded by dlopen */
   sec->sh_offset = (Elf64_Off)ftello(f);
   sec->sh_size = size;
-  sec->sh_addralign = LLMC_ELF_SECTION_FILE_ALIGN;
+  sec->sh_addralign = align;
   LLMC_RETURN_IF_ERROR(write_fn(ctx, f), "%s: writing section %s", path, name);
   if ((uint64_t)ftello(f) != sec->sh_offset + size)
     return LLMC_ERROR(INTERNAL, "%s: section %s: wrote %lld bytes, planned %llu", path, name,
@@ -68,13 +68,13 @@ static llmc_status_t append(FILE *f, const char *path, const char *name, uint64_
   return LLMC_OK;
 }
 
-llmc_status_t llmc_elf_append_section(const char *path, const char *name, uint64_t size,
+llmc_status_t llmc_elf_append_section(const char *path, const char *name, uint64_t size, uint64_t align,
                                       llmc_status_t (*write_fn)(void *ctx, FILE *f), void *ctx) {
   FILE *f = fopen(path, "r+b");
   if (!f) return LLMC_ERROR(IO, "cannot open %s: %s", path, strerror(errno));
   Elf64_Shdr *shdrs = NULL;
   char *names = NULL;
-  llmc_status_t s = append(f, path, name, size, write_fn, ctx, &shdrs, &names);
+  llmc_status_t s = append(f, path, name, size, align, write_fn, ctx, &shdrs, &names);
   free(shdrs);
   free(names);
   if (fclose(f) != 0 && !s) s = LLMC_ERROR(IO, "closing %s: %s", path, strerror(errno));

@@ -13,12 +13,11 @@
 
 #include "support/status.h"
 
-#define LLMC_ELF_SECTION_FILE_ALIGN 65536 /* file offset alignment of the section */
-
-/* Appends section `name` of `size` bytes to the ELF64 file at path. The
- * bytes come from write_fn(ctx, f), called with f positioned at the
- * section's start; it must write exactly `size` bytes. */
-llmc_status_t llmc_elf_append_section(const char *path, const char *name, uint64_t size,
+/* Appends section `name` of `size` bytes to the ELF64 file at path, at a
+ * file offset that is a multiple of `align`. The bytes come from
+ * write_fn(ctx, f), called with f positioned at the section's start; it
+ * must write exactly `size` bytes. */
+llmc_status_t llmc_elf_append_section(const char *path, const char *name, uint64_t size, uint64_t align,
                                       llmc_status_t (*write_fn)(void *ctx, FILE *f), void *ctx);
 
 #endif

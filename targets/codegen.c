@@ -29,6 +29,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu/kernels.h"
 #include "llmc/abi.h"
@@ -600,6 +601,34 @@ static llmc_status_t emit(codegen_t *cg, cJSON *meta, const llmc_codegen_options
   return LLMC_OK;
 }
 
+/* LLVM's C API cannot ask whether a CPU name is valid, and an unknown name
+ * only prints a warning when a target machine is created for it (and later
+ * aborts code generation for some names). So a target machine is created
+ * with stderr captured, and the warning, if any, becomes an error. */
+static llmc_status_t check_cpu(LLVMTargetRef target, const char *triple, const char *cpu) {
+  FILE *capture = tmpfile();
+  int saved = dup(STDERR_FILENO);
+  bool unknown = false;
+  if (capture && saved >= 0) {
+    fflush(stderr);
+    dup2(fileno(capture), STDERR_FILENO);
+    LLVMDisposeTargetMachine(LLVMCreateTargetMachine(target, triple, cpu, "", LLVMCodeGenLevelNone, LLVMRelocPIC,
+                                                     LLVMCodeModelDefault));
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    char text[512];
+    rewind(capture);
+    text[fread(text, 1, sizeof text - 1, capture)] = 0;
+    unknown = strstr(text, "not a recognized processor") != NULL;
+  }
+  if (saved >= 0) close(saved);
+  if (capture) fclose(capture);
+  if (unknown)
+    return LLMC_ERROR(INVALID_ARGUMENT, "--cpu: \"%s\" is not a CPU LLVM knows for %s (e.g. x86-64-v3, x86-64-v4, "
+                      "znver4, sapphirerapids; `llc-19 -mtriple=%s -mcpu=help` lists them)", cpu, triple, triple);
+  return LLMC_OK;
+}
+
 llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, cJSON *meta,
                            const llmc_codegen_options_t *opts) {
   LLVMInitializeAllTargetInfos();
@@ -619,6 +648,14 @@ llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *
   char *host_cpu = host ? LLVMGetHostCPUName() : NULL, *host_features = host ? LLVMGetHostCPUFeatures() : NULL;
   const char *cpu = host ? host_cpu : opts->cpu ? opts->cpu : opts->target->baseline_cpu;
   const char *features = host ? host_features : "";
+  if (opts->cpu) {
+    llmc_status_t s = check_cpu(target, opts->target->triple, cpu);
+    if (s) {
+      LLVMDisposeMessage(host_cpu);
+      LLVMDisposeMessage(host_features);
+      return s;
+    }
+  }
   LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, opts->target->triple, cpu, features,
                                                     LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
   codegen_t cg = {.m = m, .plan = plan, .ctx = LLVMContextCreate()};

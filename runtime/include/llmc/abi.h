@@ -25,6 +25,7 @@
 #define LLMC_ABI_VERSION 1u
 #define LLMC_WEIGHTS_SECTION ".llmc_weights"
 #define LLMC_WEIGHTS_ALIGN 64 /* every tensor starts on this boundary */
+#define LLMC_WEIGHTS_FILE_ALIGN 65536u /* file offset of the section, so it can be mmap'ed */
 #define LLMC_ABI_SYMBOL "llmc_abi"
 
 /* A unit of parallel work: runs task `task` of `n_tasks`. */

@@ -30,9 +30,6 @@
  * Model loading (loader.c)
  * ---------------------------------------------------------------------- */
 
-/* The file offset of the .llmc_weights section is a multiple of this, so
- * that it can be mapped on kernels with pages of up to 64 KiB. */
-#define LLMC_WEIGHTS_FILE_ALIGN 65536u
 
 /* How the weights get into memory. */
 typedef enum {

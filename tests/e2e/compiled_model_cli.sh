@@ -1,0 +1,47 @@
+#!/bin/sh
+# compiled_model_cli.sh — a model compiled from examples/tiny-llama through
+# `llmc inspect` and `llmc invoke`: the inspect report lists the ABI, the
+# entry points with their signatures and the weights; invoking the first
+# batchful region on its own yields, for its embedding output, exactly the
+# rows of the checkpoint's embedding table (read here straight from the
+# safetensors file, not through llmc).
+#
+# usage: compiled_model_cli.sh LLMC REPO_ROOT WORKDIR
+set -eu
+LLMC=$1 ROOT=$2 WORK=$3
+mkdir -p "$WORK"
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+SO=$WORK/tiny.so
+"$LLMC" compile "$ROOT/examples/tiny-llama/model.json" -o "$SO"
+"$LLMC" inspect "$SO" >"$WORK/inspect.txt"
+for needle in "abi_version:  1 (runtime 1)" "architecture: llama" \
+  "  step      llmc_step(step: step)" \
+  "  batchful  llmc_region_0(step: step, %4: f32[T,128] out, %11: f32[T,128] out)" \
+  "  batchless llmc_region_1(step: step, %11: f32[T,128] in, %16: f32[T,128] out)" \
+  "  tok_embd        f32    [512,128]             0        262144"; do
+  grep -qF -- "$needle" "$WORK/inspect.txt" || fail "inspect lacks '$needle'"
+done
+
+"$LLMC" invoke "$SO" llmc_region_0 --tokens 5,7,9 --out "%4=$WORK/embed.f32" || fail "invoke exited $?"
+python3 - "$ROOT/tests/data/hf/llama_plain/model.safetensors" "$WORK/embed.f32" <<'PY' || fail "embedding rows differ"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+entry = json.loads(raw[8:8 + n])["model.embed_tokens.weight"]
+base = 8 + n + entry["data_offsets"][0]
+want = b"".join(raw[base + t * 512: base + (t + 1) * 512] for t in (5, 7, 9))
+got = open(sys.argv[2], "rb").read()
+sys.exit(0 if got == want else 1)
+PY
+
+rc=0
+"$LLMC" invoke "$SO" no_such_entry --tokens 1 2>"$WORK/err.txt" || rc=$?
+[ "$rc" = 1 ] && grep -q "llmc_region_0" "$WORK/err.txt" || fail "unknown entry: status $rc, $(cat "$WORK/err.txt")"
+
+echo "$failures failures"
+[ "$failures" = 0 ]
