@@ -7,7 +7,8 @@ pkgs=(
   llvm-19-dev clang-19 lld-19 llvm-19-tools   # compiler: LLVM C API, kernel bitcode, linker, FileCheck
   libcjson-dev                                # JSON (model.json, metadata, config.json)
   libffi-dev                                  # llmc invoke: call entry points by signature
-  libzstd-dev zlib1g-dev libxml2-dev          # link dependencies of LLVM's static libraries
+  libpcre2-dev                                # tokenizers: pre-tokenizer regexes (Unicode properties)
+  libutf8proc-dev                             # tokenizers: Unicode normalisation (NFC/NFKC)
   python3                                     # test drivers compare logits files
 )
 missing=()

@@ -58,8 +58,7 @@ char *llmc_arena_printf(llmc_arena_t *a, const char *fmt, ...) {
   va_list ap, ap2;
   va_start(ap, fmt);
   va_copy(ap2, ap);
-  char probe[1]; /* measures the text; gcc warns about a NULL buffer here */
-  int n = vsnprintf(probe, sizeof probe, fmt, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
   char *buf = llmc_arena_alloc(a, (size_t)(n < 0 ? 0 : n) + 1);
   vsnprintf(buf, (size_t)n + 1, fmt, ap2);

@@ -16,8 +16,7 @@ static struct llmc_status_s oom_status = {LLMC_STATUS_OUT_OF_MEMORY, "status.c",
 static char *vformat(const char *fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);
-  char probe[1]; /* measures the text; gcc warns about a NULL buffer here */
-  int n = vsnprintf(probe, sizeof probe, fmt, ap2);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
   if (n < 0) return NULL;
   char *buf = malloc((size_t)n + 1);
