@@ -245,8 +245,9 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
   case LLMC_OP_ROPE: {
     LLVMValueRef a[] = {arg_ptr(c, 0), arg_ptr(c, 1), arg_ptr(c, 2), out, rows_of(c, v),
                         ci32(cg, llmc_ir_get_int(n, "heads", 0)), ci32(cg, llmc_ir_get_int(n, "head_dim", 0)),
-                        ci32(cg, 2 * cg->m->nodes[n->args[2]].shape.dims[0]), t, nt};
-    call(cg, "llmc_k_rope", a, 10);
+                        ci32(cg, 2 * cg->m->nodes[n->args[2]].shape.dims[0]),
+                        ci32(cg, llmc_ir_get_int(n, "interleaved", 0)), t, nt};
+    call(cg, "llmc_k_rope", a, 11);
     break;
   }
   case LLMC_OP_KV_STORE: {

@@ -405,10 +405,12 @@ void llmc_k_slice(const float *x, float *out, int32_t R, int32_t C, int32_t begi
 }
 
 void llmc_k_rope(const float *x, const int32_t *positions, const float *inv_freq, float *out,
-                 int32_t T, int32_t heads, int32_t head_dim, int32_t rot_dim, int32_t task,
-                 int32_t n_tasks) {
+                 int32_t T, int32_t heads, int32_t head_dim, int32_t rot_dim, int32_t interleaved,
+                 int32_t task, int32_t n_tasks) {
   int64_t t0, t1, row = (int64_t)heads * head_dim;
   int32_t half = rot_dim / 2;
+  /* Element i of a pair is at i*first_step, its partner second_off after it. */
+  int32_t first_step = interleaved ? 2 : 1, second_off = interleaved ? 1 : half;
   task_range(T, task, n_tasks, &t0, &t1);
   for (int64_t t = t0; t < t1; t++) { /* rows of x, out [T, heads * head_dim] */
     /* One angle per frequency, shared by all heads; as Hugging Face, the
@@ -421,9 +423,10 @@ void llmc_k_rope(const float *x, const int32_t *positions, const float *inv_freq
       const float *xh = x + t * row + h * head_dim; /* [head_dim] */
       float *oh = out + t * row + h * head_dim;     /* [head_dim], may be xh */
       for (int32_t i = 0; i < half; i++) {
-        float x1 = xh[i], x2 = xh[i + half];
-        oh[i] = x1 * cos_a[i] - x2 * sin_a[i];
-        oh[i + half] = x2 * cos_a[i] + x1 * sin_a[i];
+        int32_t a = i * first_step, b = a + second_off;
+        float x1 = xh[a], x2 = xh[b];
+        oh[a] = x1 * cos_a[i] - x2 * sin_a[i];
+        oh[b] = x2 * cos_a[i] + x1 * sin_a[i];
       }
       for (int32_t i = rot_dim; i < head_dim; i++)
         oh[i] = xh[i];

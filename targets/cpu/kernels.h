@@ -72,13 +72,15 @@ void llmc_k_glu(const float *gate, const float *up, float *out, int64_t n, int32
 void llmc_k_slice(const float *x, float *out, int32_t R, int32_t C, int32_t begin, int32_t end,
                   int32_t task, int32_t n_tasks);
 
-/* Rotary embedding, rotate-half (GPT-NeoX / Hugging Face) convention, on
- * each of `heads` heads of x [T, heads*head_dim]: for i < rot_dim/2, with
- * a = pos * inv_freq[i], (x_i, x_{i+rot_dim/2}) is rotated by a. Dims past
- * rot_dim are copied. out may equal x. Tasks split rows. */
+/* Rotary embedding on each of `heads` heads of x [T, heads*head_dim]: for
+ * i < rot_dim/2, with a = pos * inv_freq[i], the pair (x_i, x_{i+rot_dim/2})
+ * (rotate-half: GPT-NeoX, Hugging Face) or, with interleaved != 0, the pair
+ * (x_{2i}, x_{2i+1}) (GPT-J: llama.cpp's layout for GGUF llama files) is
+ * rotated by a. Dims past rot_dim are copied. out may equal x. Tasks split
+ * rows. */
 void llmc_k_rope(const float *x, const int32_t *positions, const float *inv_freq, float *out,
-                 int32_t T, int32_t heads, int32_t head_dim, int32_t rot_dim, int32_t task,
-                 int32_t n_tasks);
+                 int32_t T, int32_t heads, int32_t head_dim, int32_t rot_dim, int32_t interleaved,
+                 int32_t task, int32_t n_tasks);
 
 /* Writes k [T, kv_dim] and v [T, kv_dim] of each token into its cache slot
  * (step->batch.slots) in `layer`. Tasks split rows. */

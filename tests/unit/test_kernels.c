@@ -133,7 +133,7 @@ static void test_sincos(void) {
     for (int t = 0; t < ROWS; t++) { /* one rope call per row: each has its own angles */
       for (int i = 0; i < HALF; i++)
         angles[i] = (float)(limit * rnd());
-      llmc_k_rope(x + t * 2 * HALF, pos + t, angles, y + t * 2 * HALF, 1, 1, 2 * HALF, 2 * HALF, 0,
+      llmc_k_rope(x + t * 2 * HALF, pos + t, angles, y + t * 2 * HALF, 1, 1, 2 * HALF, 2 * HALF, 0, 0,
                   1);
       for (int i = 0; i < HALF; i++) {
         double c = fabs(y[t * 2 * HALF + i] - cos((double)angles[i]));
@@ -335,32 +335,36 @@ static void test_rope(void) {
   enum { T = 5, H = 3, HD = 20 };
   static const int32_t rot_dims[] = {HD, 8}; /* full, then partial rotary */
   int32_t pos[T] = {0, 1, 17, 4095, 131071};
-  for (size_t r = 0; r < sizeof rot_dims / sizeof rot_dims[0]; r++) {
-    int32_t rot = rot_dims[r], half = rot / 2;
-    float inv_freq[HD / 2];
-    for (int i = 0; i < half; i++)
-      inv_freq[i] = (float)pow(500000.0, -2.0 * i / rot);
-    float *x = rnd_array(T * H * HD), out[T * H * HD];
-    double ref[T * H * HD];
-    for (int t = 0; t < T; t++) {
-      for (int h = 0; h < H; h++) {
-        const float *xh = x + (t * H + h) * HD;
-        double *oh = ref + (t * H + h) * HD;
-        for (int i = 0; i < half; i++) {
-          double a = (double)((float)pos[t] * inv_freq[i]); /* HF: the angle in float32 */
-          oh[i] = xh[i] * cos(a) - xh[i + half] * sin(a);
-          oh[i + half] = xh[i + half] * cos(a) + xh[i] * sin(a);
+  for (int interleaved = 0; interleaved < 2; interleaved++) {
+    for (size_t r = 0; r < sizeof rot_dims / sizeof rot_dims[0]; r++) {
+      int32_t rot = rot_dims[r], half = rot / 2;
+      float inv_freq[HD / 2];
+      for (int i = 0; i < half; i++)
+        inv_freq[i] = (float)pow(500000.0, -2.0 * i / rot);
+      float *x = rnd_array(T * H * HD), out[T * H * HD];
+      double ref[T * H * HD];
+      for (int t = 0; t < T; t++) {
+        for (int h = 0; h < H; h++) {
+          const float *xh = x + (t * H + h) * HD;
+          double *oh = ref + (t * H + h) * HD;
+          for (int i = 0; i < half; i++) {
+            /* the pair: (i, i + half) rotate-half, (2i, 2i + 1) interleaved */
+            int a_i = interleaved ? 2 * i : i, b_i = interleaved ? 2 * i + 1 : i + half;
+            double a = (double)((float)pos[t] * inv_freq[i]); /* HF: the angle in float32 */
+            oh[a_i] = xh[a_i] * cos(a) - xh[b_i] * sin(a);
+            oh[b_i] = xh[b_i] * cos(a) + xh[a_i] * sin(a);
+          }
+          for (int i = rot; i < HD; i++)
+            oh[i] = xh[i];
         }
-        for (int i = rot; i < HD; i++)
-          oh[i] = xh[i];
       }
+      for (int task = 0; task < 2; task++)
+        llmc_k_rope(x, pos, inv_freq, out, T, H, HD, rot, interleaved, task, 2);
+      check_close(interleaved ? "rope interleaved" : "rope", out, ref, T * H * HD, 1e-6);
+      llmc_k_rope(x, pos, inv_freq, x, T, H, HD, rot, interleaved, 0, 1); /* in place */
+      check_bits("rope in place", x, out, T * H * HD);
+      free(x);
     }
-    for (int task = 0; task < 2; task++)
-      llmc_k_rope(x, pos, inv_freq, out, T, H, HD, rot, task, 2);
-    check_close("rope", out, ref, T * H * HD, 1e-6);
-    llmc_k_rope(x, pos, inv_freq, x, T, H, HD, rot, 0, 1); /* in place */
-    check_bits("rope in place", x, out, T * H * HD);
-    free(x);
   }
 }
 
