@@ -326,6 +326,7 @@ class Reference:
     def __init__(self, folder):
         self.c = Config(folder)
         self.t = read_safetensors(folder)
+        self.rows = {}  # name -> the 2-D tensor as a list of rows, made on first use
         self.inv_freq = rope_inv_freq(self.c)
 
     # -- weights
@@ -333,11 +334,13 @@ class Reference:
         return self.t[name][1]
 
     def mat(self, name):
-        shape, flat = self.t[name]
-        return as_rows(shape, flat)
+        if name not in self.rows:
+            self.rows[name] = as_rows(*self.t[name])
+        return self.rows[name]
 
-    def opt_vec(self, name, present):
-        return self.vec(name) if present else None
+    def proj(self, x, module, bias=False):
+        """nn.Linear `module` (its .weight, and its .bias when `bias`) applied to x."""
+        return linear(x, self.mat(module + ".weight"), self.vec(module + ".bias") if bias else None)
 
     def norm(self, x, name):
         return rms_norm(x, self.vec(name), self.c.eps, self.c.traits.get("gemma"))
@@ -347,12 +350,11 @@ class Reference:
         """q, k, v of one token: separate projections, or Phi-3's fused qkv_proj."""
         c = self.c
         if c.traits.get("fused"):
-            y = linear(h, self.mat(p + "self_attn.qkv_proj.weight"))
+            y = self.proj(h, p + "self_attn.qkv_proj")
             nq, nk = c.heads * c.head_dim, c.kv_heads * c.head_dim
             return y[:nq], y[nq:nq + nk], y[nq + nk:]
         bias = c.traits.get("qkv_bias") or c.attn_bias
-        return tuple(linear(h, self.mat(f"{p}self_attn.{n}_proj.weight"),
-                            self.opt_vec(f"{p}self_attn.{n}_proj.bias", bias)) for n in "qkv")
+        return tuple(self.proj(h, f"{p}self_attn.{n}_proj", bias) for n in "qkv")
 
     def attention_block(self, i, hs, cos, sin):
         c, p = self.c, f"model.layers.{i}."
@@ -372,22 +374,19 @@ class Reference:
             scale = c.cfg["query_pre_attn_scalar"] ** -0.5
             cap = c.cfg.get("attn_logit_softcapping")
         a = attention(qs, ks, vs, c.heads // c.kv_heads, scale, cap, c.windows[i])
-        w = self.mat(p + "self_attn.o_proj.weight")
-        b = self.opt_vec(p + "self_attn.o_proj.bias", c.attn_bias)
-        return [linear(x, w, b) for x in a]
+        return [self.proj(x, p + "self_attn.o_proj", c.attn_bias) for x in a]
 
     def dense_mlp(self, p, h):
         """down(act(gate(h)) * up(h)); Phi-3's gate_up_proj holds gate then up."""
         c = self.c
         if c.traits.get("fused"):
-            gu = linear(h, self.mat(p + "mlp.gate_up_proj.weight"))
+            gu = self.proj(h, p + "mlp.gate_up_proj")
             gate, up = gu[:c.ffn], gu[c.ffn:]
         else:
-            gate = linear(h, self.mat(p + "mlp.gate_proj.weight"), self.opt_vec(p + "mlp.gate_proj.bias", c.mlp_bias))
-            up = linear(h, self.mat(p + "mlp.up_proj.weight"), self.opt_vec(p + "mlp.up_proj.bias", c.mlp_bias))
+            gate = self.proj(h, p + "mlp.gate_proj", c.mlp_bias)
+            up = self.proj(h, p + "mlp.up_proj", c.mlp_bias)
         m = [c.act(g) * u for g, u in zip(gate, up)]
-        return linear(m, self.mat(p + "mlp.down_proj.weight"),
-                      self.opt_vec(p + "mlp.down_proj.bias", c.mlp_bias and not c.traits.get("fused")))
+        return self.proj(m, p + "mlp.down_proj", c.mlp_bias)
 
     def experts(self, p):
         """Mixtral's router [E][D] and per expert (gate [F][D], up [F][D], down [D][F]),

@@ -80,12 +80,14 @@ llama = family(architectures=["LlamaForCausalLM"], model_type="llama", attention
                hidden_act="silu", mlp_bias=False, pretraining_tp=1, rope_parameters=rope(10000.0))
 
 
-# name -> (config.json, Mixtral expert layout). Gemma 2: softcaps far below the
-# real 50/30 so that they change the logits measurably; a window of 4 with
-# prompts of 9 and 23 tokens. Mixtral: "per_expert" is what transformers 5's
-# save_pretrained writes (it reverts the fused in-memory layout to
-# block_sparse_moe.experts.E.w1/w2/w3, see conversion_mapping.py), "fused" is
-# that in-memory layout (mlp.experts.gate_up_proj / down_proj).
+# name -> (config.json, Mixtral expert layout). The prompts of the check have 9
+# and 23 tokens, so every window below is crossed. Gemma 2: "gemma2" has 4
+# layers and softcaps far below the real 50/30 so that they change the logits
+# measurably; "gemma2_defaults" has Gemma2Config's caps. Mixtral: "per_expert"
+# is what transformers 5's save_pretrained writes (it reverts the fused
+# in-memory layout to block_sparse_moe.experts.E.w1/w2/w3 and
+# block_sparse_moe.gate, see conversion_mapping.py); "fused" is that in-memory
+# layout (mlp.gate, mlp.experts.gate_up_proj / down_proj), here with top-1.
 VARIANTS = {
     "qwen3": (qwen3(), None),
     "qwen3_swa_bias": (qwen3(attention_bias=True, use_sliding_window=True, sliding_window=4,
@@ -103,8 +105,7 @@ VARIANTS = {
     "mixtral_fused": (mixtral(num_experts_per_tok=1), "fused"),
     "mistral_swa": (mistral(sliding_window=5), None),
     "llama_bias_linear": (llama(attention_bias=True, mlp_bias=True,
-                                rope_parameters={"factor": 4.0, "rope_theta": 10000.0, "rope_type": "linear"}),
-                          None),
+                                rope_parameters=dict(rope(10000.0, factor=4.0), rope_type="linear")), None),
 }
 
 
