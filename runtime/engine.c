@@ -126,6 +126,8 @@ llmc_kv_cache_t *llmc_engine_kv_cache(llmc_engine_t *engine) { return engine->kv
 
 int32_t llmc_engine_token_capacity(const llmc_engine_t *engine) { return engine->token_capacity; }
 
+int32_t llmc_engine_n_threads(const llmc_engine_t *engine) { return llmc_thread_pool_size(engine->pool); }
+
 /* Everything about the chunks that can be checked without touching them. */
 static llmc_status_t check_chunks(const llmc_engine_t *engine, const llmc_engine_chunk_t *chunks,
                                   int32_t n_chunks, const float *logits) {

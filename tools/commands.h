@@ -7,6 +7,7 @@
 int llmc_cmd_logits(int argc, char **argv);  /* cmd_logits.c */
 int llmc_cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
 int llmc_cmd_invoke(int argc, char **argv);  /* cmd_invoke.c */
+int llmc_cmd_bench(int argc, char **argv);   /* cmd_bench.c */
 #ifdef LLMC_WITH_COMPILER
 int llmc_cmd_compile(int argc, char **argv); /* cmd_compile.c */
 int llmc_cmd_import(int argc, char **argv);  /* cmd_compile.c */

@@ -19,13 +19,14 @@ typedef struct {
 
 static const command_t commands[] = {
 #ifdef LLMC_WITH_COMPILER
-    {"compile", llmc_cmd_compile, "compile model.json / a HF folder / a .gguf to a model.so"},
-    {"import", llmc_cmd_import, "write model.json from a HF folder or a .gguf"},
+    {"compile", llmc_cmd_compile, "compile model.json or a HF folder to a model.so"},
+    {"import", llmc_cmd_import, "write model.json from a HF folder"},
     {"opt", llmc_cmd_opt, "run compiler passes over a model and print the IR"},
 #endif
     {"logits", llmc_cmd_logits, "write the logits after each of the given tokens"},
     {"inspect", llmc_cmd_inspect, "print a model.so's ABI, target, entry points and weights"},
     {"invoke", llmc_cmd_invoke, "call one entry point of a model.so (debugging)"},
+    {"bench", llmc_cmd_bench, "measure prompt and generation speed of a model.so"},
 };
 
 static void print_usage(FILE *f) {

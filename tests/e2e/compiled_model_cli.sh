@@ -39,6 +39,10 @@ got = open(sys.argv[2], "rb").read()
 sys.exit(0 if got == want else 1)
 PY
 
+"$LLMC" bench "$SO" -p 16 -n 4 -r 1 --json >"$WORK/bench.json" || fail "bench exited $?"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d["pp_tok_s"] > 0 and d["tg_tok_s"] > 0))' \
+  "$WORK/bench.json" || fail "bench --json: $(cat "$WORK/bench.json")"
+
 rc=0
 "$LLMC" invoke "$SO" no_such_entry --tokens 1 2>"$WORK/err.txt" || rc=$?
 [ "$rc" = 1 ] && grep -q "llmc_region_0" "$WORK/err.txt" || fail "unknown entry: status $rc, $(cat "$WORK/err.txt")"

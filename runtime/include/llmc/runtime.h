@@ -220,6 +220,9 @@ llmc_kv_cache_t *llmc_engine_kv_cache(llmc_engine_t *engine);
 /* Most tokens one step takes. */
 int32_t llmc_engine_token_capacity(const llmc_engine_t *engine);
 
+/* Threads the engine's pool runs steps on (the calling thread included). */
+int32_t llmc_engine_n_threads(const llmc_engine_t *engine);
+
 /* Logit rows the chunks ask for: the L of the [L, vocab] logits buffer. */
 int32_t llmc_engine_logit_rows(const llmc_engine_chunk_t *chunks, int32_t n_chunks);
 
