@@ -2,55 +2,41 @@
  *
  * The IR-level tests (tests/ir/) use it the way LLVM's tests use `opt`: a
  * hand-written .ir input, one or more passes, and FileCheck over the output. */
+#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "compile.h"
 #include "pass.h"
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: llmc opt SRC [--passes P1,P2,...] [--print-after PASS|all] [--dump-ir DIR]\n"
-          "\n"
-          "Reads SRC (a .ir file, a model.json or a Hugging Face folder), runs the default\n"
-          "pass pipeline or the passes listed with --passes, and prints the resulting IR\n"
-          "on stdout. Passes: ");
-  for (const llmc_pass_t *p = llmc_default_pipeline; p->name; p++) fprintf(f, "%s%s", p->name, p[1].name ? ", " : "\n");
-}
+static const char usage[] =
+    "usage: llmc opt SRC [--passes P1,P2,...] [--print-after PASS|all] [--dump-ir DIR]\n"
+    "\n"
+    "Reads SRC (a .ir file, a model.json or a Hugging Face folder), runs the default\n"
+    "pass pipeline or the passes listed with --passes, and prints the resulting IR\n"
+    "on stdout. `llmc compile --help` lists the passes.\n";
 
 int llmc_cmd_opt(int argc, char **argv) {
-  const char *source = NULL;
+  static const struct option long_options[] = {
+      {"passes", required_argument, NULL, 'p'}, {"print-after", required_argument, NULL, 'P'},
+      {"dump-ir", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
   llmc_pipeline_options_t opts = {0};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char **dest = !strcmp(a, "--passes")        ? &opts.passes
-                        : !strcmp(a, "--print-after") ? &opts.print_after
-                        : !strcmp(a, "--dump-ir")     ? &opts.dump_dir
-                                                      : NULL;
-    if (dest) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "llmc opt: %s needs a value\n", a);
-        return 2;
-      }
-      *dest = argv[++i];
-    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (a[0] != '-' && !source) {
-      source = a;
-    } else {
-      fprintf(stderr, "llmc opt: unexpected argument %s\n", a);
-      usage(stderr);
-      return 2;
+  optind = 0;
+  for (int opt; (opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1;) {
+    switch (opt) {
+    case 'p': opts.passes = optarg; break;
+    case 'P': opts.print_after = optarg; break;
+    case 'D': opts.dump_dir = optarg; break;
+    case 'h': fputs(usage, stdout); return 0;
+    default: return llmc_cli_bad_option("opt", usage, opt, argv);
     }
   }
-  if (!source) {
-    usage(stderr);
-    return 2;
-  }
+  if (optind != argc - 1) return llmc_cli_usage_error("opt", usage, "expected one SRC, got %d", argc - optind);
   llmc_ir_module_t *m = NULL;
-  llmc_status_t s = llmc_compile_load(source, &m);
+  llmc_status_t s = llmc_compile_load(argv[optind], &m);
   if (!s) s = llmc_pipeline_run(m, &opts);
   if (!s) llmc_ir_print(m, stdout);
   llmc_ir_module_destroy(m);
