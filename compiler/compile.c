@@ -17,6 +17,7 @@
 
 #include "codegen.h"
 #include "elf_section.h"
+#include "import_gguf.h"
 #include "import_hf.h"
 #include "llmc/abi.h"
 #include "model_json.h"
@@ -42,6 +43,13 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= k && !strcmp(s + n - k, suffix);
 }
 
+llmc_status_t llmc_import(const char *source, const char *path_base, cJSON **out_doc) {
+  if (is_directory(source)) LLMC_RETURN_IF_ERROR(llmc_import_hf(source, path_base, out_doc), "importing %s", source);
+  else if (ends_with(source, ".gguf")) LLMC_RETURN_IF_ERROR(llmc_import_gguf(source, path_base, out_doc), "importing %s", source);
+  else return LLMC_ERROR(INVALID_ARGUMENT, "%s: expected a Hugging Face folder or a .gguf file", source);
+  return LLMC_OK;
+}
+
 llmc_status_t llmc_compile_load(const char *source, llmc_ir_module_t **out) {
   *out = NULL;
   if (ends_with(source, ".ir")) {
@@ -53,14 +61,18 @@ llmc_status_t llmc_compile_load(const char *source, llmc_ir_module_t **out) {
     free(text);
     return s;
   }
-  if (ends_with(source, ".gguf"))
-    return LLMC_ERROR(UNIMPLEMENTED, "%s: compiling GGUF files is not supported yet", source);
   cJSON *doc = NULL;
   char *base = NULL;
   const char *name = source;
-  if (is_directory(source)) {
-    LLMC_RETURN_IF_ERROR(llmc_import_hf(source, source, &doc), "importing %s", source);
-    base = strdup(source);
+  if (ends_with(source, ".gguf") || is_directory(source)) {
+    /* Paths in the imported document are relative to the folder the
+     * weights are in: the HF folder itself, or the GGUF file's folder. */
+    base = is_directory(source) ? strdup(source) : llmc_path_dirname(source);
+    llmc_status_t s = llmc_import(source, base, &doc);
+    if (s) {
+      free(base);
+      return s;
+    }
     name = "(imported model.json)";
   } else {
     LLMC_PROPAGATE(llmc_model_json_read(source, &doc));
@@ -78,7 +90,7 @@ static cJSON *weights_json(const llmc_ir_module_t *m, const llmc_weight_plan_t *
     const llmc_ir_weight_t *w = &m->weights[plan->weight[i]];
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", w->name);
-    cJSON_AddStringToObject(e, "dtype", "f32");
+    cJSON_AddStringToObject(e, "dtype", llmc_dtype_name(plan->dtype[i]));
     cJSON *shape = cJSON_CreateArray();
     for (int d = 0; d < w->shape.rank; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)w->shape.dims[d]));
     cJSON_AddItemToObject(e, "shape", shape);
@@ -127,7 +139,6 @@ static llmc_status_t link_shared_object(const char *object, const char *output) 
 typedef struct {
   const llmc_ir_module_t *m;
   const llmc_weight_plan_t *plan;
-  bool verbose;
 } weights_ctx_t;
 
 static void report_progress(uint64_t done, uint64_t total) {
@@ -138,7 +149,7 @@ static void report_progress(uint64_t done, uint64_t total) {
 static llmc_status_t write_weights(void *ctx, FILE *f) {
   weights_ctx_t *w = ctx;
   /* Progress is worth printing only when writing takes noticeable time. */
-  bool show = w->verbose || w->plan->total >= (256u << 20);
+  bool show = w->plan->total >= (256u << 20);
   return llmc_weights_write(w->m, w->plan, f, show ? report_progress : NULL);
 }
 
@@ -155,8 +166,11 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
   if (!target)
     return LLMC_ERROR(INVALID_ARGUMENT, "unknown target \"%s\" (supported: %s)", opts->target ? opts->target : "host",
                       llmc_target_names());
+  llmc_dtype_t quant = opts->quant ? llmc_dtype_from_name(opts->quant) : LLMC_DTYPE_NONE;
+  if (quant == LLMC_DTYPE_COUNT)
+    return LLMC_ERROR(INVALID_ARGUMENT, "--quant: unknown type \"%s\" (q8_0, q4_0, q4_K, q6_K)", opts->quant);
   llmc_weight_plan_t plan;
-  LLMC_PROPAGATE(llmc_weight_plan_make(m, &plan));
+  LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, &plan));
   cJSON *meta = make_metadata(m, &plan, opts->source);
   char *ll_path = NULL;
   if (opts->dump_ir_dir) {
@@ -171,7 +185,7 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
   if (s) return s;
   double t2 = now_s();
   LLMC_PROPAGATE(link_shared_object(obj_path, tmp_path));
-  weights_ctx_t wctx = {m, &plan, opts->verbose};
+  weights_ctx_t wctx = {m, &plan};
   LLMC_PROPAGATE(llmc_elf_append_section(tmp_path, LLMC_WEIGHTS_SECTION, plan.total, LLMC_WEIGHTS_FILE_ALIGN, write_weights, &wctx));
   if (opts->verbose)
     fprintf(stderr, "llmc: passes %.3f s, codegen %.3f s, link+weights %.3f s (%.1f MiB of weights)\n", t1 - t0,

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include <cjson/cJSON.h>
+
 #include "ir.h"
 #include "support/status.h"
 
@@ -12,10 +14,15 @@ typedef struct {
   const char *output;      /* the .so to write */
   const char *target;      /* target name (target.h); NULL = the host's */
   const char *cpu;         /* LLVM CPU name; NULL = the host CPU */
+  const char *quant;       /* quantize f32/f16/bf16 matrices to q8_0/q4_0/q4_K/q6_K; NULL = keep */
   const char *dump_ir_dir; /* write the IR after every pass (and the LLVM IR) here */
   const char *print_after; /* print the IR after this pass ("all": after each) */
   bool verbose;            /* report timings on stderr */
 } llmc_compile_options_t;
+
+/* Imports a Hugging Face folder or a .gguf file as a model.json document
+ * whose weight-file paths are relative to path_base. */
+llmc_status_t llmc_import(const char *source, const char *path_base, cJSON **out_doc);
 
 /* Reads a source into IR: a model.json, a Hugging Face folder, or IR text
  * (a file ending in .ir, as llmc_ir_print writes it). */

@@ -8,6 +8,7 @@
 #include "model_json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,8 +210,19 @@ static llmc_status_t read_node(reader_t *r, const cJSON *n, int index) {
   return LLMC_OK;
 }
 
+/* The tokenizer's file paths made absolute: the compiled model is used
+ * far from the folder model.json was read in. */
+static void absolute_tokenizer_paths(cJSON *tokenizer, const char *base_dir) {
+  for (cJSON *f = tokenizer ? tokenizer->child : NULL; f; f = f->next) {
+    if (!cJSON_IsString(f) || f->valuestring[0] == '/') continue;
+    char joined[4096], resolved[PATH_MAX];
+    snprintf(joined, sizeof joined, "%s/%s", base_dir && base_dir[0] ? base_dir : ".", f->valuestring);
+    if (realpath(joined, resolved)) cJSON_SetValuestring(f, resolved);
+  }
+}
+
 /* The metadata carried into the .so: everything but tensors and graph. */
-static const char *make_meta(llmc_ir_module_t *m, const cJSON *doc) {
+static const char *make_meta(llmc_ir_module_t *m, const cJSON *doc, const char *base_dir) {
   cJSON *meta = cJSON_CreateObject();
   for (const cJSON *f = doc->child; f; f = f->next) {
     if (!strcmp(f->string, "tensors") || !strcmp(f->string, "graph") ||
@@ -218,6 +230,7 @@ static const char *make_meta(llmc_ir_module_t *m, const cJSON *doc) {
       continue;
     cJSON_AddItemToObject(meta, f->string, cJSON_Duplicate(f, true));
   }
+  absolute_tokenizer_paths(cJSON_GetObjectItemCaseSensitive(meta, "tokenizer"), base_dir);
   char *text = cJSON_PrintUnformatted(meta);
   const char *copy = llmc_arena_strdup(m->arena, text);
   cJSON_free(text);
@@ -238,7 +251,7 @@ static llmc_status_t convert(reader_t *r, const cJSON *doc, const char *base_dir
   r->m->arch = llmc_arena_strdup(r->m->arena, arch->valuestring);
   if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "config")))
     return BAD("%s: expected an object", "/config");
-  r->m->meta_json = make_meta(r->m, doc);
+  r->m->meta_json = make_meta(r->m, doc, base_dir);
 
   LLMC_PROPAGATE(read_weight_files(r, doc, base_dir));
   const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(doc, "tensors");

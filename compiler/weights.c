@@ -5,99 +5,129 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/quant.h"
 #include "llmc/abi.h"
 
-llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_weight_plan_t *out) {
+static bool is_quantized(llmc_dtype_t t) {
+  return t == LLMC_DTYPE_Q8_0 || t == LLMC_DTYPE_Q4_0 || t == LLMC_DTYPE_Q4_K || t == LLMC_DTYPE_Q6_K;
+}
+
+/* The ggml type number of a quantized dtype (quant.h speaks ggml's). */
+static llmc_ggml_type_t ggml_type(llmc_dtype_t t) {
+  switch (t) {
+  case LLMC_DTYPE_Q8_0: return LLMC_GGML_Q8_0;
+  case LLMC_DTYPE_Q4_0: return LLMC_GGML_Q4_0;
+  case LLMC_DTYPE_Q4_K: return LLMC_GGML_Q4_K;
+  case LLMC_DTYPE_Q6_K: return LLMC_GGML_Q6_K;
+  default: return LLMC_GGML_F32;
+  }
+}
+
+/* Does a matmul (as its weight) or an embed (as its table) read node v? */
+static bool read_as_matrix(const llmc_ir_module_t *m, llmc_ir_value_t v) {
+  for (llmc_ir_value_t u = 1; u < m->n_nodes; u++) {
+    const llmc_ir_node_t *n = &m->nodes[u];
+    if (!n->dead && ((n->op == LLMC_OP_MATMUL && n->args[1] == v) || (n->op == LLMC_OP_EMBED && n->args[0] == v)))
+      return true;
+  }
+  return false;
+}
+
+/* The dtype a weight is stored in: see llmc_weight_plan_make. */
+static llmc_dtype_t storage_dtype(const llmc_ir_weight_t *w, bool matrix, llmc_dtype_t quant) {
+  if (!matrix || w->shape.rank != 2) return LLMC_DTYPE_F32;
+  if (is_quantized(w->dtype)) return w->dtype;
+  if (quant != LLMC_DTYPE_NONE && w->shape.dims[1] % llmc_dtype_block_elems(quant) == 0) return quant;
+  return LLMC_DTYPE_F32;
+}
+
+llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llmc_weight_plan_t *out) {
+  if (quant != LLMC_DTYPE_NONE && !is_quantized(quant))
+    return LLMC_ERROR(INVALID_ARGUMENT, "--quant: %s is not a quantized type (q8_0, q4_0, q4_K, q6_K)",
+                      llmc_dtype_name(quant));
   memset(out, 0, sizeof *out);
-  out->slot = llmc_arena_alloc(m->arena, (m->n_weights + 1) * sizeof *out->slot);
-  out->weight = llmc_arena_alloc(m->arena, (m->n_weights + 1) * sizeof *out->weight);
-  out->offset = llmc_arena_alloc(m->arena, (m->n_weights + 1) * sizeof *out->offset);
-  out->bytes = llmc_arena_alloc(m->arena, (m->n_weights + 1) * sizeof *out->bytes);
+  size_t n = m->n_weights + 1;
+  out->slot = llmc_arena_alloc(m->arena, n * sizeof *out->slot);
+  out->weight = llmc_arena_alloc(m->arena, n * sizeof *out->weight);
+  out->dtype = llmc_arena_alloc(m->arena, n * sizeof *out->dtype);
+  out->offset = llmc_arena_alloc(m->arena, n * sizeof *out->offset);
+  out->bytes = llmc_arena_alloc(m->arena, n * sizeof *out->bytes);
   for (uint32_t w = 0; w < m->n_weights; w++) out->slot[w] = -1;
   for (llmc_ir_value_t v = 1; v < m->n_nodes; v++) {
-    const llmc_ir_node_t *n = &m->nodes[v];
-    if (n->dead || n->op != LLMC_OP_WEIGHT || out->slot[n->weight] >= 0) continue;
-    const llmc_ir_weight_t *w = &m->weights[n->weight];
-    out->slot[n->weight] = out->n;
-    out->weight[out->n] = n->weight;
-    out->offset[out->n] = out->total;
-    out->bytes[out->n] = (uint64_t)llmc_shape_numel(&w->shape) * sizeof(float);
-    out->total += (out->bytes[out->n] + LLMC_WEIGHTS_ALIGN - 1) / LLMC_WEIGHTS_ALIGN * LLMC_WEIGHTS_ALIGN;
-    out->n++;
+    const llmc_ir_node_t *node = &m->nodes[v];
+    if (node->dead || node->op != LLMC_OP_WEIGHT || out->slot[node->weight] >= 0) continue;
+    const llmc_ir_weight_t *w = &m->weights[node->weight];
+    uint32_t i = out->n++;
+    out->slot[node->weight] = i;
+    out->weight[i] = node->weight;
+    out->dtype[i] = storage_dtype(w, read_as_matrix(m, v), quant);
+    out->offset[i] = out->total;
+    out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
+    out->total += (out->bytes[i] + LLMC_WEIGHTS_ALIGN - 1) / LLMC_WEIGHTS_ALIGN * LLMC_WEIGHTS_ALIGN;
   }
   return LLMC_OK;
 }
 
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, mant = h & 1023, bits;
-  if (exp == 0) {
-    if (!mant) {
-      bits = sign;
-    } else { /* subnormal: renormalise */
-      int e = -1;
-      do {
-        e++;
-        mant <<= 1;
-      } while (!(mant & 1024));
-      bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 1023) << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | mant << 13;
-  } else {
-    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-  }
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
+llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w) {
+  return plan->slot[w] >= 0 ? plan->dtype[plan->slot[w]] : LLMC_DTYPE_NONE;
+}
+
+static llmc_status_t read_bytes(const llmc_ir_weight_t *w, void *out, uint64_t nbytes) {
+  FILE *f = fopen(w->file, "rb");
+  if (!f) return LLMC_ERROR(IO, "cannot open %s: %s", w->file, strerror(errno));
+  bool ok = fseeko(f, (off_t)w->offset, SEEK_SET) == 0 && fread(out, 1, nbytes, f) == nbytes;
+  fclose(f);
+  if (!ok)
+    return LLMC_ERROR(IO, "tensor %s: cannot read %llu bytes at offset %llu of %s (truncated file?)", w->name,
+                      (unsigned long long)nbytes, (unsigned long long)w->offset, w->file);
+  return LLMC_OK;
 }
 
 /* Reads the FILE entry w as f32 values into out[numel]. */
-static llmc_status_t read_file_tensor(const llmc_ir_weight_t *w, float *out, uint64_t numel) {
-  int elem = w->dtype == LLMC_DTYPE_F32 ? 4 : 2;
-  if (w->dtype != LLMC_DTYPE_F32 && w->dtype != LLMC_DTYPE_F16 && w->dtype != LLMC_DTYPE_BF16)
-    return LLMC_ERROR(UNIMPLEMENTED, "tensor %s: dtype %s is not supported by the CPU kernels yet",
-                      w->name, llmc_dtype_name(w->dtype));
-  FILE *f = fopen(w->file, "rb");
-  if (!f) return LLMC_ERROR(IO, "cannot open %s: %s", w->file, strerror(errno));
-  uint64_t nbytes = numel * (uint64_t)elem;
-  void *raw = elem == 4 ? (void *)out : malloc(nbytes);
-  bool ok = raw && fseeko(f, (off_t)w->offset, SEEK_SET) == 0 && fread(raw, 1, nbytes, f) == nbytes;
-  fclose(f);
-  if (!ok) {
-    if (raw != out) free(raw);
-    return LLMC_ERROR(IO, "tensor %s: cannot read %llu bytes at offset %llu of %s (truncated file?)",
-                      w->name, (unsigned long long)nbytes, (unsigned long long)w->offset, w->file);
-  }
+static llmc_status_t read_file_f32(const llmc_ir_weight_t *w, float *out, uint64_t numel) {
+  uint64_t nbytes = llmc_dtype_nbytes(w->dtype, numel);
+  if (w->dtype == LLMC_DTYPE_F32) return read_bytes(w, out, nbytes);
+  void *raw = malloc(nbytes ? nbytes : 1);
+  if (!raw) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", w->name);
+  llmc_status_t s = read_bytes(w, raw, nbytes);
   const uint16_t *h = raw;
-  if (w->dtype == LLMC_DTYPE_F16)
-    for (uint64_t i = 0; i < numel; i++) out[i] = half_to_float(h[i]);
-  else if (w->dtype == LLMC_DTYPE_BF16)
+  if (!s && w->dtype == LLMC_DTYPE_F16) {
+    for (uint64_t i = 0; i < numel; i++) out[i] = llmc_quant_f16_to_f32(h[i]);
+  } else if (!s && w->dtype == LLMC_DTYPE_BF16) {
     for (uint64_t i = 0; i < numel; i++) {
       uint32_t bits = (uint32_t)h[i] << 16;
       memcpy(&out[i], &bits, sizeof bits);
     }
-  if (raw != out) free(raw);
-  return LLMC_OK;
+  } else if (!s && is_quantized(w->dtype)) {
+    int64_t cols = w->shape.dims[w->shape.rank - 1], rows = (int64_t)numel / cols;
+    int64_t row_bytes = llmc_quant_row_bytes(ggml_type(w->dtype), cols);
+    for (int64_t r = 0; !s && r < rows; r++)
+      s = llmc_quant_dequantize_row(ggml_type(w->dtype), (const uint8_t *)raw + r * row_bytes, out + r * cols, cols);
+  } else if (!s) {
+    s = LLMC_ERROR(UNIMPLEMENTED, "tensor %s: dtype %s cannot be read", w->name, llmc_dtype_name(w->dtype));
+  }
+  free(raw);
+  return s;
 }
 
-/* Computes weight-table entry w as f32 into out[numel of w]. */
-static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, float *out) {
+/* Computes weight-table entry `index` as f32 into out[numel of the entry]. */
+static llmc_status_t materialise_f32(const llmc_ir_module_t *m, uint32_t index, float *out) {
   const llmc_ir_weight_t *w = &m->weights[index];
   uint64_t numel = (uint64_t)llmc_shape_numel(&w->shape);
   switch (w->kind) {
-  case LLMC_WEIGHT_FILE: return read_file_tensor(w, out, numel);
+  case LLMC_WEIGHT_FILE: return read_file_f32(w, out, numel);
   case LLMC_WEIGHT_DATA: memcpy(out, w->data, numel * sizeof *out); return LLMC_OK;
   case LLMC_WEIGHT_DERIVED: break;
   }
   if (w->op == LLMC_OP_CONCAT) {
     uint64_t at = 0;
     for (int a = 0; a < w->n_args; a++) {
-      LLMC_RETURN_IF_ERROR(materialise(m, w->args[a], out + at), "concatenating into %s", w->name);
+      LLMC_RETURN_IF_ERROR(materialise_f32(m, w->args[a], out + at), "concatenating into %s", w->name);
       at += (uint64_t)llmc_shape_numel(&m->weights[w->args[a]].shape);
     }
     return LLMC_OK;
   }
-  LLMC_RETURN_IF_ERROR(materialise(m, w->args[0], out), "computing %s", w->name);
+  LLMC_RETURN_IF_ERROR(materialise_f32(m, w->args[0], out), "computing %s", w->name);
   float value = (float)w->value;
   if (w->op == LLMC_OP_ADD_SCALAR)
     for (uint64_t i = 0; i < numel; i++) out[i] += value;
@@ -108,16 +138,45 @@ static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, floa
   return LLMC_OK;
 }
 
+/* Writes entry `index` in `dtype` (its stored type) into out. Quantized
+ * bytes that are already in that type (file ranges, concatenations of them)
+ * are copied; anything else goes through f32 and is quantized row by row. */
+static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc_dtype_t dtype, uint8_t *out) {
+  const llmc_ir_weight_t *w = &m->weights[index];
+  uint64_t numel = (uint64_t)llmc_shape_numel(&w->shape);
+  if (is_quantized(dtype) && w->kind == LLMC_WEIGHT_FILE && w->dtype == dtype)
+    return read_bytes(w, out, llmc_dtype_nbytes(dtype, numel));
+  if (is_quantized(dtype) && w->kind == LLMC_WEIGHT_DERIVED && w->op == LLMC_OP_CONCAT) {
+    /* Blocks never span rows, so concatenating rows is concatenating bytes. */
+    for (int a = 0; a < w->n_args; a++) {
+      LLMC_RETURN_IF_ERROR(materialise(m, w->args[a], dtype, out), "concatenating into %s", w->name);
+      out += llmc_dtype_nbytes(dtype, (uint64_t)llmc_shape_numel(&m->weights[w->args[a]].shape));
+    }
+    return LLMC_OK;
+  }
+  if (!is_quantized(dtype)) return materialise_f32(m, index, (float *)out);
+  float *f32 = malloc(numel * sizeof *f32);
+  if (!f32) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", w->name);
+  llmc_status_t s = materialise_f32(m, index, f32);
+  int64_t cols = w->shape.dims[w->shape.rank - 1], rows = (int64_t)numel / cols;
+  int64_t row_bytes = llmc_quant_row_bytes(ggml_type(dtype), cols);
+  for (int64_t r = 0; !s && r < rows; r++)
+    s = llmc_quant_quantize_row(ggml_type(dtype), f32 + r * cols, out + r * row_bytes, cols);
+  free(f32);
+  return s;
+}
+
 llmc_status_t llmc_weights_write(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, FILE *f,
                                  void (*progress)(uint64_t done, uint64_t total)) {
   static const char zeros[LLMC_WEIGHTS_ALIGN];
   uint64_t written = 0;
   for (uint32_t i = 0; i < plan->n; i++) {
-    float *data = malloc(plan->bytes[i] ? plan->bytes[i] : 1);
-    if (!data) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", m->weights[plan->weight[i]].name);
-    llmc_status_t s = materialise(m, plan->weight[i], data);
+    const char *name = m->weights[plan->weight[i]].name;
+    uint8_t *data = malloc(plan->bytes[i] ? plan->bytes[i] : 1);
+    if (!data) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", name);
+    llmc_status_t s = materialise(m, plan->weight[i], plan->dtype[i], data);
     if (!s && fwrite(data, 1, plan->bytes[i], f) != plan->bytes[i])
-      s = LLMC_ERROR(IO, "writing tensor %s: %s", m->weights[plan->weight[i]].name, strerror(errno));
+      s = LLMC_ERROR(IO, "writing tensor %s: %s", name, strerror(errno));
     free(data);
     if (s) return s;
     written += plan->bytes[i];

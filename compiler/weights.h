@@ -1,11 +1,13 @@
 /* weights.h — laying out and writing the weights of a compiled model.
  *
- * The plan decides which weight-table entries the generated code reads and
- * where each lives in the .llmc_weights section (offsets aligned to
- * LLMC_WEIGHTS_ALIGN). Writing materialises each entry in the kernels'
- * layout (f32 row-major for the current CPU kernels): file ranges are read
- * and converted from f16/bf16, derived entries (concat, add_scalar,
- * mul_scalar) are computed from their arguments, one tensor at a time. */
+ * The plan decides which weight-table entries the generated code reads, in
+ * which dtype each is stored (the layout the kernels take: f32 row-major, or
+ * one of ggml's block-quantized row layouts), and where each lives in the
+ * .llmc_weights section (offsets aligned to LLMC_WEIGHTS_ALIGN). Writing
+ * materialises each entry, one tensor at a time: file ranges are read
+ * (quantized ones copied as they are when they stay in their type; f16/bf16
+ * widened), derived entries (concat, add_scalar, mul_scalar) computed from
+ * their arguments, and rows quantized where the plan says so. */
 #ifndef LLMC_COMPILER_WEIGHTS_H
 #define LLMC_COMPILER_WEIGHTS_H
 
@@ -15,17 +17,26 @@
 #include "ir.h"
 
 typedef struct {
-  uint32_t n;          /* stored tensors */
-  uint32_t *weight;    /* [n] weight-table index of each stored tensor */
-  uint64_t *offset;    /* [n] byte offset in the section */
-  uint64_t *bytes;     /* [n] byte size in the section */
-  int64_t *slot;       /* [module n_weights] index into the arrays above, -1 if not stored */
-  uint64_t total;      /* section size */
+  uint32_t n;           /* stored tensors */
+  uint32_t *weight;     /* [n] weight-table index of each stored tensor */
+  llmc_dtype_t *dtype;  /* [n] the dtype it is stored in */
+  uint64_t *offset;     /* [n] byte offset in the section */
+  uint64_t *bytes;      /* [n] byte size in the section */
+  int64_t *slot;        /* [module n_weights] index into the arrays above, -1 if not stored */
+  uint64_t total;       /* section size */
 } llmc_weight_plan_t;
 
-/* Plans storage for every weight a live `weight` node refers to. The plan's
- * arrays live in m's arena. */
-llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_weight_plan_t *out);
+/* Plans storage for every weight a live `weight` node refers to. Matrices
+ * that a matmul or embed reads keep a quantized source type; with quant
+ * (LLMC_DTYPE_Q8_0, _Q4_0, _Q4_K or _Q6_K; LLMC_DTYPE_NONE for none) f32,
+ * f16 and bf16 matrices whose rows are whole blocks are quantized to it
+ * (the others stay f32, as llama.cpp's quantizer falls back). Everything
+ * else is stored as f32. The plan's arrays live in m's arena. */
+llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llmc_weight_plan_t *out);
+
+/* The dtype weight-table entry w is stored in, or LLMC_DTYPE_NONE if the
+ * plan does not store it. */
+llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w);
 
 /* Writes the section's bytes (plan->total of them) to f, which is
  * positioned at the section's start. `progress` (may be NULL) is called

@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(
   cmake make pkg-config
   llvm-19-dev clang-19 lld-19 llvm-19-tools   # compiler: LLVM C API, kernel bitcode, linker, FileCheck
+  libclang-rt-19-dev                          # tests: libFuzzer and sanitizer runtimes for clang-19
   libcjson-dev                                # JSON (model.json, metadata, config.json)
   libffi-dev                                  # llmc invoke: call entry points by signature
   libpcre2-dev                                # tokenizers: pre-tokenizer regexes (Unicode properties)

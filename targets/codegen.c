@@ -168,6 +168,17 @@ static LLVMValueRef rows_of(node_ctx_t *c, llmc_ir_value_t v) {
   return call(c->cg, "llmc_glue_rows", args, 2);
 }
 
+/* The kernel for `base` (llmc_k_matmul, llmc_k_embed) over the weight node
+ * w: the f32 kernel, or its variant for the weight's stored quantized type
+ * ("llmc_k_matmul_q4_K"). Returns a name in buf. */
+static const char *weight_kernel(const codegen_t *cg, const char *base, llmc_ir_value_t w, char *buf, size_t size) {
+  const llmc_ir_node_t *n = &cg->m->nodes[w];
+  llmc_dtype_t t = n->op == LLMC_OP_WEIGHT ? llmc_weight_plan_dtype(cg->plan, n->weight) : LLMC_DTYPE_F32;
+  if (t == LLMC_DTYPE_F32) return base;
+  snprintf(buf, size, "%s_%s", base, llmc_dtype_name(t));
+  return buf;
+}
+
 static int act_code(const char *act) {
   if (!act) return LLMC_ACT_NONE;
   return !strcmp(act, "gelu_tanh") ? LLMC_ACT_GELU_TANH : LLMC_ACT_SILU;
@@ -181,12 +192,13 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
   LLVMValueRef out = cg->slot[v] >= 0 ? env_load(cg, c->env, cg->slot[v]) : NULL;
   LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
   LLVMValueRef t = c->task, nt = c->n_tasks;
+  char kernel[64];
   switch (n->op) {
   case LLMC_OP_EMBED: {
     LLVMValueRef a[] = {arg_ptr(c, 0), arg_ptr(c, 1), out, rows_of(c, v), ci32(cg, cols(cg, v)),
                         ci32(cg, cg->m->nodes[n->args[0]].shape.dims[0]),
                         cf32(cg, llmc_ir_get_float(n, "scale", 1.0)), t, nt};
-    call(cg, "llmc_k_embed", a, 9);
+    call(cg, weight_kernel(cg, "llmc_k_embed", n->args[0], kernel, sizeof kernel), a, 9);
     break;
   }
   case LLMC_OP_RMS_NORM: {
@@ -203,7 +215,7 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
     LLVMValueRef a[] = {arg_ptr(c, 0), arg_ptr(c, 1), bias, residual, out, rows_of(c, v),
                         ci32(cg, cols(cg, n->args[0])), ci32(cg, cols(cg, v)),
                         ci32(cg, act_code(llmc_ir_get_string(n, "glu", NULL))), t, nt};
-    call(cg, "llmc_k_matmul", a, 11);
+    call(cg, weight_kernel(cg, "llmc_k_matmul", n->args[1], kernel, sizeof kernel), a, 11);
     break;
   }
   case LLMC_OP_ADD:

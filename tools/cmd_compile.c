@@ -16,12 +16,15 @@ static const char compile_usage[] =
     "Compiles a model into a shared object that `llmc logits`, `llmc bench`,\n"
     "`llmc inspect` and `llmc invoke` load.\n"
     "\n"
-    "  SRC                 a model.json (see docs/model-json.md) or a Hugging Face folder\n"
-    "                      (config.json + *.safetensors)\n"
+    "  SRC                 a model.json (see docs/model-json.md), a Hugging Face folder\n"
+    "                      (config.json + *.safetensors) or a GGUF file (llama architecture)\n"
     "  -o OUT.so           the file to write (written whole or not at all)\n"
     "  --target T          code-generation target: x86_64 (default: this machine's)\n"
     "  --cpu C             LLVM CPU name, e.g. x86-64-v3, x86-64-v4, znver4, sapphirerapids\n"
     "                      (default: this machine's CPU and its exact features)\n"
+    "  --quant Q           store the f32/f16/bf16 matrices as Q: q8_0, q4_0, q4_K or q6_K\n"
+    "                      (ggml's block layouts and rounding; a matrix whose rows are not\n"
+    "                      whole blocks stays f32). Quantized GGUF tensors are kept as they are\n"
     "  --dump-ir DIR       write the IR after every pass to DIR/NN-PASS.ir, and the\n"
     "                      optimised LLVM IR to DIR/99-llvm.ll\n"
     "  --print-after PASS  print the IR after PASS (or 'all') on stdout\n"
@@ -38,6 +41,7 @@ int llmc_cmd_compile(int argc, char **argv) {
       {"target", required_argument, NULL, 'T'},      {"cpu", required_argument, NULL, 'C'},
       {"dump-ir", required_argument, NULL, 'D'},     {"print-after", required_argument, NULL, 'P'},
       {"verbose", no_argument, NULL, 'v'},           {"help", no_argument, NULL, 'h'},
+      {"quant", required_argument, NULL, 'Q'},
       {NULL, 0, NULL, 0},
   };
   llmc_compile_options_t opts = {0};
@@ -47,6 +51,7 @@ int llmc_cmd_compile(int argc, char **argv) {
     case 'o': opts.output = optarg; break;
     case 'T': opts.target = optarg; break;
     case 'C': opts.cpu = optarg; break;
+    case 'Q': opts.quant = optarg; break;
     case 'D': opts.dump_ir_dir = optarg; break;
     case 'P': opts.print_after = optarg; break;
     case 'v': opts.verbose = true; break;
@@ -68,8 +73,8 @@ static const char import_usage[] =
     "usage: llmc import SRC -o model.json\n"
     "\n"
     "Writes the graph description of a Hugging Face folder (config.json +\n"
-    "*.safetensors) as model.json (docs/model-json.md). Weight files are referenced\n"
-    "relative to the output's folder, not copied.\n";
+    "*.safetensors) or of a GGUF file as model.json (docs/model-json.md). Weight\n"
+    "files are referenced relative to the output's folder, not copied.\n";
 
 int llmc_cmd_import(int argc, char **argv) {
   static const struct option long_options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -86,7 +91,7 @@ int llmc_cmd_import(int argc, char **argv) {
   if (!output) return llmc_cli_usage_error("import", import_usage, "-o model.json is required");
   char *dir = llmc_path_dirname(output);
   cJSON *doc = NULL;
-  llmc_status_t s = llmc_import_hf(argv[optind], dir, &doc);
+  llmc_status_t s = llmc_import(argv[optind], dir, &doc);
   free(dir);
   if (!s) s = llmc_import_write(doc, output);
   cJSON_Delete(doc);

@@ -7,7 +7,11 @@
 int llmc_cmd_logits(int argc, char **argv);  /* cmd_logits.c */
 int llmc_cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
 int llmc_cmd_invoke(int argc, char **argv);  /* cmd_invoke.c */
+int llmc_cmd_render_template(int argc, char **argv); /* cmd_render_template.c */
 int llmc_cmd_bench(int argc, char **argv);   /* cmd_bench.c */
+int llmc_cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
+int llmc_cmd_run(int argc, char **argv);      /* cmd_run.c */
+int llmc_cmd_perplexity(int argc, char **argv); /* cmd_perplexity.c */
 #ifdef LLMC_WITH_COMPILER
 int llmc_cmd_compile(int argc, char **argv); /* cmd_compile.c */
 int llmc_cmd_import(int argc, char **argv);  /* cmd_compile.c */

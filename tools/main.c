@@ -19,14 +19,18 @@ typedef struct {
 
 static const command_t commands[] = {
 #ifdef LLMC_WITH_COMPILER
-    {"compile", llmc_cmd_compile, "compile model.json or a HF folder to a model.so"},
-    {"import", llmc_cmd_import, "write model.json from a HF folder"},
+    {"compile", llmc_cmd_compile, "compile model.json, a HF folder or a .gguf to a model.so"},
+    {"import", llmc_cmd_import, "write model.json from a HF folder or a .gguf"},
     {"opt", llmc_cmd_opt, "run compiler passes over a model and print the IR"},
 #endif
+    {"run", llmc_cmd_run, "generate a completion of a prompt"},
+    {"perplexity", llmc_cmd_perplexity, "perplexity over a text file, scored as llama.cpp does"},
     {"logits", llmc_cmd_logits, "write the logits after each of the given tokens"},
     {"inspect", llmc_cmd_inspect, "print a model.so's ABI, target, entry points and weights"},
     {"invoke", llmc_cmd_invoke, "call one entry point of a model.so (debugging)"},
+    {"render-template", llmc_cmd_render_template, "render a chat template with a JSON context"},
     {"bench", llmc_cmd_bench, "measure prompt and generation speed of a model.so"},
+    {"tokenize", llmc_cmd_tokenize, "print the token ids of a text (tokenizer.json, .gguf or .so)"},
 };
 
 static void print_usage(FILE *f) {

@@ -1,0 +1,851 @@
+/* test_import_gguf.c — the GGUF importer (compiler/import_gguf.h).
+ *
+ * 1. stories260K.gguf (f32) and llama-2-tiny-random.gguf (f16 matrices, f32
+ *    norms) import into well-formed documents (ops from ir/ops.def with the
+ *    right argument counts, ids unique, every argument defined before use,
+ *    every tensor used). Each document is checked against the GGUF file
+ *    read independently through formats/gguf.h: config values, every tensor
+ *    entry (name, dtype, shape = ggml dims reversed, offset = the tensor's
+ *    absolute offset), the rope.inv_freq table against theta^(-2i/rot)
+ *    computed here, the tokenizer and weight file paths, and the rope nodes
+ *    (heads, head_dim, interleaved = 1: llama.cpp stores Q/K rows in
+ *    interleaved-pair order and the importer uses them as stored).
+ * 2. Each document goes through llmc_model_json_to_ir, shape inference and
+ *    the verifier; the output node reads [L, vocab].
+ * 3. Small GGUF files written here (a 2-layer llama with tied embeddings
+ *    imports; copies with one thing wrong fail) and broken real files: an
+ *    unsupported architecture, a missing tensor, a missing key, a wrong
+ *    shape, truncated files, a vocabulary-only file. Every error is a
+ *    status whose message names the file and the problem. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compiler/import_gguf.h"
+#include "compiler/model_json.h"
+#include "formats/gguf.h"
+#include "passes/pass.h"
+
+static int failures;
+static char tmp[] = "/tmp/llmc_test_import_gguf_XXXXXX";
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                              \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_EQ_NUM(a, b)                                                                        \
+  do {                                                                                            \
+    double a_ = (a), b_ = (b);                                                                    \
+    if (a_ != b_) {                                                                               \
+      fprintf(stderr, "%s:%d: %s == %.9g, expected %s == %.9g\n", __FILE__, __LINE__, #a, a_, #b, \
+              b_);                                                                                \
+      failures++;                                                                                 \
+    }                                                                                             \
+  } while (0)
+
+#define CHECK_EQ_STR(a, b)                                                              \
+  do {                                                                                  \
+    const char *a_ = (a), *b_ = (b);                                                    \
+    if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                            \
+      fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
+              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
+      failures++;                                                                       \
+    }                                                                                   \
+  } while (0)
+
+#define CHECK_NEAR(a, b, rel)                                                                    \
+  do {                                                                                           \
+    double a_ = (a), b_ = (b);                                                                   \
+    if (!(fabs(a_ - b_) <= (rel)*fabs(b_))) {                                                    \
+      fprintf(stderr, "%s:%d: %s == %.9g, expected %.9g (rel %g)\n", __FILE__, __LINE__, #a, a_, \
+              b_, (double)(rel));                                                                \
+      failures++;                                                                                \
+    }                                                                                            \
+  } while (0)
+
+/* ---- reading the document ---- */
+
+static const struct {
+  const char *name;
+  int min_args, max_args;
+} ops[] = {
+#define OP(e, name, amin, amax, flags) {name, amin, amax},
+#include "ir/ops.def"
+#undef OP
+};
+
+static cJSON *item(const cJSON *obj, const char *key) {
+  return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static const char *str(const cJSON *obj, const char *key) {
+  const cJSON *v = item(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num(const cJSON *obj, const char *key) {
+  const cJSON *v = item(obj, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static cJSON *find_by(const cJSON *doc, const char *list, const char *key, const char *value) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, item(doc, list)) {
+    const char *s = str(e, key);
+    if (s && strcmp(s, value) == 0) return (cJSON *)e;
+  }
+  return NULL;
+}
+
+static cJSON *node(const cJSON *doc, const char *id) { return find_by(doc, "graph", "id", id); }
+static cJSON *tensor(const cJSON *doc, const char *name) {
+  return find_by(doc, "tensors", "name", name);
+}
+
+static const char *arg(const cJSON *node_, int i) {
+  const cJSON *a = cJSON_GetArrayItem(item(node_, "args"), i);
+  return cJSON_IsString(a) ? a->valuestring : NULL;
+}
+
+static double attr(const cJSON *node_, const char *key) { return num(item(node_, "attrs"), key); }
+
+static int count_op(const cJSON *doc, const char *op) {
+  int n = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, item(doc, "graph")) n += str(e, "op") && strcmp(str(e, "op"), op) == 0;
+  return n;
+}
+
+/* The structural rules of docs/model-json.md. */
+static void check_wellformed(const cJSON *doc, const char *what) {
+  int before = failures;
+  CHECK_EQ_STR(str(doc, "format"), "llmc-model");
+  CHECK_EQ_NUM(num(doc, "version"), 1);
+  CHECK_EQ_STR(str(doc, "architecture"), "llama");
+  CHECK(cJSON_IsObject(item(doc, "config")));
+  const cJSON *t, *n, *a;
+  cJSON_ArrayForEach(t, item(doc, "tensors")) {
+    CHECK(str(t, "name") && str(t, "dtype") && cJSON_IsArray(item(t, "shape")));
+    if (!str(t, "name")) continue;
+    CHECK(item(t, "data") || (num(t, "file") == 0 && num(t, "offset") >= 0));
+    CHECK(tensor(doc, str(t, "name")) == t); /* names unique */
+    bool used = false;
+    cJSON_ArrayForEach(n, item(doc, "graph")) cJSON_ArrayForEach(a, item(n, "args")) used |=
+        cJSON_IsString(a) && strcmp(a->valuestring, str(t, "name")) == 0;
+    if (!used) fprintf(stderr, "%s: tensor %s is never used\n", what, str(t, "name"));
+    CHECK(used);
+  }
+  /* Graph order: every argument is a tensor or the id of an earlier node. */
+  int index = 0;
+  cJSON_ArrayForEach(n, item(doc, "graph")) {
+    const char *id = str(n, "id"), *op = str(n, "op");
+    CHECK(id && op);
+    if (!id || !op) continue;
+    CHECK(node(doc, id) == n); /* ids unique */
+    CHECK(tensor(doc, id) == NULL);
+    int n_args = cJSON_GetArraySize(item(n, "args"));
+    bool known = false;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+      if (strcmp(ops[i].name, op) == 0)
+        known = n_args >= ops[i].min_args && n_args <= ops[i].max_args;
+    if (!known) fprintf(stderr, "%s: node %s: op %s with %d args\n", what, id, op, n_args);
+    CHECK(known);
+    cJSON_ArrayForEach(a, item(n, "args")) {
+      CHECK(cJSON_IsString(a));
+      if (!cJSON_IsString(a)) continue;
+      bool defined = tensor(doc, a->valuestring) != NULL;
+      int j = 0;
+      const cJSON *m;
+      cJSON_ArrayForEach(m, item(doc, "graph")) {
+        if (j++ >= index) break;
+        defined |= str(m, "id") && strcmp(str(m, "id"), a->valuestring) == 0;
+      }
+      if (!defined)
+        fprintf(stderr, "%s: node %s: argument %s not defined before use\n", what, id,
+                a->valuestring);
+      CHECK(defined);
+    }
+    index++;
+  }
+  CHECK_EQ_NUM(count_op(doc, "output"), 1);
+  CHECK_EQ_NUM(count_op(doc, "attention"), num(item(doc, "config"), "n_layers"));
+  CHECK_EQ_NUM(count_op(doc, "kv_store"), num(item(doc, "config"), "n_layers"));
+  CHECK_EQ_NUM(count_op(doc, "rope"), 2 * num(item(doc, "config"), "n_layers"));
+  if (failures != before) fprintf(stderr, "  (in the document of %s)\n", what);
+}
+
+static cJSON *import_ok(int line, const char *path, const char *base) {
+  cJSON *doc = NULL;
+  llmc_status_t s = llmc_import_gguf(path, base, &doc);
+  if (s) {
+    fprintf(stderr, "%s:%d: importing %s: %s\n", __FILE__, line, path, llmc_status_message(s));
+    failures++;
+    llmc_status_free(s);
+    return NULL;
+  }
+  CHECK(doc != NULL);
+  if (doc) check_wellformed(doc, path);
+  return doc;
+}
+#define IMPORT_OK(path, base) import_ok(__LINE__, path, base)
+
+/* The import must fail with `code` and a message naming the file (`path`
+ * as given) and containing want1 and want2 (when not NULL). */
+static void expect_error(int line, const char *path, llmc_status_code_t code, const char *want1,
+                         const char *want2) {
+  cJSON *doc = NULL;
+  llmc_status_t s = llmc_import_gguf(path, NULL, &doc);
+  const char *msg = llmc_status_message(s);
+  if (!s || llmc_status_code(s) != code || !strstr(msg, path) || !strstr(msg, want1) ||
+      (want2 && !strstr(msg, want2))) {
+    fprintf(stderr, "%s:%d: got code %d \"%s\", expected code %d naming %s with \"%s\" and \"%s\"\n",
+            __FILE__, line, llmc_status_code(s), msg, code, path, want1, want2 ? want2 : "");
+    failures++;
+  }
+  CHECK(doc == NULL);
+  llmc_status_free(s);
+  cJSON_Delete(doc);
+}
+#define EXPECT_ERROR(path, code, w1, w2) expect_error(__LINE__, path, LLMC_STATUS_##code, w1, w2)
+
+/* ---- checks against the GGUF file ---- */
+
+static int64_t gguf_int(const llmc_gguf_t *g, const char *key, int64_t dflt) {
+  int64_t v = dflt;
+  if (llmc_gguf_find(g, key)) CHECK(llmc_gguf_get_int(g, key, &v));
+  return v;
+}
+
+static const char *ggml_dtype(uint32_t type) {
+  switch (type) {
+  case LLMC_GGML_F32: return "f32";
+  case LLMC_GGML_F16: return "f16";
+  default: return "?";
+  }
+}
+
+/* Rope nodes: heads H (q) or KV (k), the head size, interleaved = 1. */
+static void check_rope_nodes(const cJSON *doc, int64_t H, int64_t KV, int64_t hd, int64_t layers) {
+  const cJSON *n;
+  int seen = 0;
+  cJSON_ArrayForEach(n, item(doc, "graph")) {
+    if (!str(n, "op") || strcmp(str(n, "op"), "rope") != 0) continue;
+    seen++;
+    const char *id = str(n, "id");
+    bool is_q = id && strstr(id, ".q_rope"), is_k = id && strstr(id, ".k_rope");
+    CHECK(is_q || is_k);
+    CHECK(cJSON_IsNumber(item(item(n, "attrs"), "heads")));
+    CHECK(cJSON_IsNumber(item(item(n, "attrs"), "head_dim")));
+    CHECK_EQ_NUM(attr(n, "heads"), (double)(is_q ? H : KV));
+    CHECK_EQ_NUM(attr(n, "head_dim"), (double)hd);
+    CHECK_EQ_NUM(attr(n, "interleaved"), 1);
+    CHECK_EQ_STR(arg(n, 1), "positions");
+    CHECK_EQ_STR(arg(n, 2), "rope.inv_freq");
+  }
+  CHECK_EQ_NUM(seen, 2 * layers);
+  /* Q and K reach the rope nodes straight from their projections of the
+   * stored weights: no permutation node, no rewritten tensor. */
+  for (int64_t l = 0; l < layers; l++) {
+    char id[32], w[64];
+    snprintf(id, sizeof id, "l%lld.q_rope", (long long)l);
+    n = node(doc, id);
+    snprintf(id, sizeof id, "l%lld.q", (long long)l);
+    CHECK(n && arg(n, 0) && strcmp(arg(n, 0), id) == 0);
+    snprintf(w, sizeof w, "blk.%lld.attn_q.weight", (long long)l);
+    CHECK(node(doc, id) && arg(node(doc, id), 1) && strcmp(arg(node(doc, id), 1), w) == 0);
+    snprintf(id, sizeof id, "l%lld.k_rope", (long long)l);
+    n = node(doc, id);
+    snprintf(id, sizeof id, "l%lld.k", (long long)l);
+    CHECK(n && arg(n, 0) && strcmp(arg(n, 0), id) == 0);
+    snprintf(w, sizeof w, "blk.%lld.attn_k.weight", (long long)l);
+    CHECK(node(doc, id) && arg(node(doc, id), 1) && strcmp(arg(node(doc, id), 1), w) == 0);
+  }
+}
+
+/* theta^(-2i/rot), in float, for i < rot/2 (rot = the head size). */
+static void check_inv_freq(const cJSON *doc, double theta, int64_t rot) {
+  const cJSON *t = tensor(doc, "rope.inv_freq");
+  CHECK(t != NULL);
+  if (!t) return;
+  CHECK_EQ_STR(str(t, "dtype"), "f32");
+  CHECK_EQ_NUM(cJSON_GetArraySize(item(t, "shape")), 1);
+  CHECK_EQ_NUM(cJSON_GetArrayItem(item(t, "shape"), 0)->valuedouble, (double)(rot / 2));
+  const cJSON *data = item(t, "data");
+  CHECK_EQ_NUM(cJSON_GetArraySize(data), (double)(rot / 2));
+  CHECK(item(t, "file") == NULL && item(t, "offset") == NULL);
+  for (int64_t i = 0; i < rot / 2 && i < cJSON_GetArraySize(data); i++) {
+    float want = powf((float)theta, -(float)(2 * i) / (float)rot);
+    CHECK_NEAR(cJSON_GetArrayItem(data, (int)i)->valuedouble, want, 1e-6);
+  }
+  CHECK_EQ_NUM(cJSON_GetArrayItem(data, 0)->valuedouble, 1.0);
+}
+
+/* "tokenizer": {"gguf": P} and "weight_files": [{"path": P, "format":
+ * "gguf"}], P naming `path` relative to base (absolute when base is NULL). */
+static void check_paths(const cJSON *doc, const char *path, const char *base) {
+  const cJSON *tok = item(doc, "tokenizer");
+  CHECK(cJSON_IsObject(tok) && cJSON_GetArraySize(tok) == 1);
+  const char *p = str(tok, "gguf");
+  CHECK(p != NULL);
+  const cJSON *files = item(doc, "weight_files");
+  CHECK(cJSON_IsArray(files) && cJSON_GetArraySize(files) == 1);
+  const cJSON *f = cJSON_GetArrayItem(files, 0);
+  CHECK_EQ_STR(str(f, "format"), "gguf");
+  CHECK_EQ_STR(str(f, "path"), p);
+  if (!p) return;
+  char joined[1024];
+  if (base) {
+    CHECK(p[0] != '/');
+    snprintf(joined, sizeof joined, "%s/%s", base, p);
+  } else {
+    CHECK(p[0] == '/');
+    snprintf(joined, sizeof joined, "%s", p);
+  }
+  char *a = realpath(joined, NULL), *b = realpath(path, NULL);
+  CHECK(a && b && strcmp(a, b) == 0);
+  if (!base) CHECK_EQ_STR(p, b);
+  free(a);
+  free(b);
+}
+
+/* model.json -> IR -> shape inference -> verifier; the output reads
+ * [L, vocab]; file tensors become file weights at the same offsets. */
+static void check_ir(const cJSON *doc, const char *base, const char *what) {
+  llmc_ir_module_t *m = NULL;
+  llmc_status_t s = llmc_model_json_to_ir(doc, what, base, &m);
+  CHECK_EQ_STR(llmc_status_message(s), "OK");
+  llmc_status_free(s);
+  if (!m) return;
+  s = llmc_pass_shape_infer(m);
+  CHECK_EQ_STR(llmc_status_message(s), "OK");
+  llmc_status_free(s);
+  s = llmc_ir_verify(m);
+  CHECK_EQ_STR(llmc_status_message(s), "OK");
+  llmc_status_free(s);
+
+  const int64_t vocab = (int64_t)num(item(doc, "config"), "vocab_size");
+  int outputs = 0, ropes = 0;
+  for (uint32_t i = 1; i < m->n_nodes; i++) {
+    const llmc_ir_node_t *n = &m->nodes[i];
+    if (n->dead) continue;
+    if (n->op == LLMC_OP_ROPE) {
+      ropes++;
+      CHECK_EQ_NUM(llmc_ir_get_int(n, "interleaved", 0), 1);
+    }
+    if (n->op != LLMC_OP_OUTPUT) continue;
+    outputs++;
+    CHECK(n->n_args == 1 && n->args[0] > 0 && n->args[0] < m->n_nodes);
+    if (n->n_args != 1 || !n->args[0] || n->args[0] >= m->n_nodes) continue;
+    const llmc_ir_node_t *in = &m->nodes[n->args[0]];
+    CHECK_EQ_NUM(in->dtype, LLMC_DTYPE_F32);
+    CHECK_EQ_NUM(in->shape.rank, 2);
+    CHECK_EQ_NUM(in->shape.dims[0], LLMC_DIM_L);
+    CHECK_EQ_NUM(in->shape.dims[1], (double)vocab);
+  }
+  CHECK_EQ_NUM(outputs, 1);
+  CHECK_EQ_NUM(ropes, 2 * num(item(doc, "config"), "n_layers"));
+
+  const cJSON *t;
+  cJSON_ArrayForEach(t, item(doc, "tensors")) {
+    int64_t w = llmc_ir_find_weight(m, str(t, "name"));
+    CHECK(w >= 0);
+    if (w < 0) continue;
+    const llmc_ir_weight_t *wt = &m->weights[w];
+    CHECK_EQ_STR(llmc_dtype_name(wt->dtype), str(t, "dtype"));
+    if (item(t, "data")) {
+      CHECK(wt->kind == LLMC_WEIGHT_DATA);
+    } else {
+      CHECK(wt->kind == LLMC_WEIGHT_FILE);
+      CHECK_EQ_NUM((double)wt->offset, num(t, "offset"));
+    }
+  }
+  llmc_ir_module_destroy(m);
+}
+
+typedef struct {
+  const char *path;
+  int64_t vocab, hidden, layers, heads, kv_heads, head_dim, ffn, ctx;
+  uint64_t n_tensors; /* in the GGUF file */
+  uint32_t matrix_type, vector_type;
+} model_t;
+
+static void check_model(const model_t *want, const char *base) {
+  llmc_gguf_t *g = NULL;
+  llmc_status_t s = llmc_gguf_open(want->path, &g);
+  CHECK_EQ_STR(llmc_status_message(s), "OK");
+  llmc_status_free(s);
+  if (!g) return;
+  cJSON *doc = IMPORT_OK(want->path, base);
+  if (!doc) {
+    llmc_gguf_close(g);
+    return;
+  }
+  int before = failures;
+
+  /* Config, against the metadata read here and against known values. */
+  const cJSON *c = item(doc, "config");
+  const llmc_gguf_tensor_t *embd = llmc_gguf_find_tensor(g, "token_embd.weight");
+  CHECK(embd != NULL);
+  const llmc_gguf_kv_t *tokens = llmc_gguf_find(g, "tokenizer.ggml.tokens");
+  CHECK(tokens != NULL);
+  int64_t vocab = gguf_int(g, "llama.vocab_size", embd ? (int64_t)embd->dims[1] : -1);
+  int64_t hidden = gguf_int(g, "llama.embedding_length", -1);
+  int64_t heads = gguf_int(g, "llama.attention.head_count", -1);
+  int64_t kv_heads = gguf_int(g, "llama.attention.head_count_kv", heads);
+  int64_t head_dim = gguf_int(g, "llama.attention.key_length", hidden / heads);
+  int64_t layers = gguf_int(g, "llama.block_count", -1);
+  CHECK_EQ_NUM(num(c, "vocab_size"), (double)vocab);
+  CHECK_EQ_NUM(num(c, "vocab_size"), tokens ? (double)tokens->n : -1);
+  CHECK_EQ_NUM(num(c, "vocab_size"), (double)want->vocab);
+  CHECK_EQ_NUM(num(c, "hidden_size"), (double)hidden);
+  CHECK_EQ_NUM(num(c, "hidden_size"), (double)want->hidden);
+  CHECK_EQ_NUM(num(c, "n_layers"), (double)layers);
+  CHECK_EQ_NUM(num(c, "n_layers"), (double)want->layers);
+  CHECK_EQ_NUM(num(c, "n_heads"), (double)heads);
+  CHECK_EQ_NUM(num(c, "n_heads"), (double)want->heads);
+  CHECK_EQ_NUM(num(c, "n_kv_heads"), (double)kv_heads);
+  CHECK_EQ_NUM(num(c, "n_kv_heads"), (double)want->kv_heads);
+  CHECK_EQ_NUM(num(c, "head_dim"), (double)head_dim);
+  CHECK_EQ_NUM(num(c, "head_dim"), (double)gguf_int(g, "llama.rope.dimension_count", head_dim));
+  CHECK_EQ_NUM(num(c, "head_dim"), (double)want->head_dim);
+  CHECK_EQ_NUM(num(c, "intermediate_size"), (double)gguf_int(g, "llama.feed_forward_length", -1));
+  CHECK_EQ_NUM(num(c, "intermediate_size"), (double)want->ffn);
+  CHECK_EQ_NUM(num(c, "max_context"), (double)gguf_int(g, "llama.context_length", -1));
+  CHECK_EQ_NUM(num(c, "max_context"), (double)want->ctx);
+  double eps = NAN, theta = 10000.0;
+  CHECK(llmc_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &eps));
+  CHECK_EQ_NUM((float)num(c, "rms_norm_eps"), (float)eps);
+  CHECK_EQ_NUM(num(c, "rms_norm_eps"), 1e-5); /* float32 1e-5, written as its shortest decimal */
+  if (llmc_gguf_find(g, "llama.rope.freq_base"))
+    CHECK(llmc_gguf_get_float(g, "llama.rope.freq_base", &theta));
+  CHECK_EQ_NUM((float)num(c, "rope_theta"), (float)theta);
+  CHECK_EQ_NUM(num(c, "bos_token_id"), (double)gguf_int(g, "tokenizer.ggml.bos_token_id", -1));
+  CHECK_EQ_NUM(num(c, "eos_token_id"), (double)gguf_int(g, "tokenizer.ggml.eos_token_id", -1));
+  CHECK_EQ_NUM(num(c, "bos_token_id"), 1);
+  CHECK_EQ_NUM(num(c, "eos_token_id"), 2);
+
+  /* Tensors: every GGUF tensor, plus the RoPE table. */
+  CHECK_EQ_NUM(g->n_tensors, (double)want->n_tensors);
+  CHECK_EQ_NUM(cJSON_GetArraySize(item(doc, "tensors")), (double)(g->n_tensors + 1));
+  for (uint64_t i = 0; i < g->n_tensors; i++) {
+    const llmc_gguf_tensor_t *gt = &g->tensors[i];
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int)gt->name.len, gt->name.data);
+    const cJSON *t = tensor(doc, name);
+    if (!t) fprintf(stderr, "%s: no tensor entry for %s\n", want->path, name);
+    CHECK(t != NULL);
+    if (!t) continue;
+    CHECK_EQ_NUM(gt->type, gt->n_dims == 2 ? want->matrix_type : want->vector_type);
+    CHECK_EQ_STR(str(t, "dtype"), ggml_dtype(gt->type));
+    const cJSON *shape = item(t, "shape");
+    CHECK_EQ_NUM(cJSON_GetArraySize(shape), gt->n_dims);
+    for (uint32_t d = 0; d < gt->n_dims && d < (uint32_t)cJSON_GetArraySize(shape); d++)
+      CHECK_EQ_NUM(cJSON_GetArrayItem(shape, (int)d)->valuedouble,
+                   (double)gt->dims[gt->n_dims - 1 - d]);
+    CHECK_EQ_NUM(num(t, "file"), 0);
+    CHECK_EQ_NUM(num(t, "offset"), (double)gt->offset);
+    CHECK(gt->offset >= g->data_offset);
+  }
+  /* A few shapes spelled out ([outermost, innermost]). */
+  const cJSON *shape = item(tensor(doc, "token_embd.weight"), "shape");
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 0)->valuedouble, (double)want->vocab);
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 1)->valuedouble, (double)want->hidden);
+  shape = item(tensor(doc, "blk.0.attn_k.weight"), "shape");
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 0)->valuedouble, (double)(want->kv_heads * want->head_dim));
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 1)->valuedouble, (double)want->hidden);
+  shape = item(tensor(doc, "blk.0.ffn_down.weight"), "shape");
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 0)->valuedouble, (double)want->hidden);
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 1)->valuedouble, (double)want->ffn);
+
+  check_inv_freq(doc, theta, head_dim);
+  check_paths(doc, want->path, base);
+  check_rope_nodes(doc, heads, kv_heads, head_dim, layers);
+  /* Both files have an LM head of their own. */
+  CHECK_EQ_STR(arg(node(doc, "logits"), 1), "output.weight");
+  CHECK_EQ_STR(arg(node(doc, "out"), 0), "logits_sel");
+  check_ir(doc, base, want->path);
+  if (failures != before) fprintf(stderr, "  (checking %s)\n", want->path);
+  cJSON_Delete(doc);
+  llmc_gguf_close(g);
+}
+
+static void test_real_files(void) {
+  const model_t stories = {
+      .path = "tests/data/models/stories260K.gguf",
+      .vocab = 512, .hidden = 64, .layers = 5, .heads = 8, .kv_heads = 4, .head_dim = 8,
+      .ffn = 172, .ctx = 2048, .n_tensors = 48,
+      .matrix_type = LLMC_GGML_F32, .vector_type = LLMC_GGML_F32,
+  };
+  const model_t tiny = {
+      .path = "tests/data/models/llama-2-tiny-random.gguf",
+      .vocab = 32000, .hidden = 8, .layers = 1, .heads = 2, .kv_heads = 2, .head_dim = 4,
+      .ffn = 32, .ctx = 4096, .n_tensors = 12,
+      .matrix_type = LLMC_GGML_F16, .vector_type = LLMC_GGML_F32,
+  };
+  /* Paths absolute (no base), relative to the file's own folder, and
+   * relative to an unrelated folder. */
+  check_model(&stories, NULL);
+  check_model(&stories, "tests/data/models");
+  check_model(&tiny, "tests/data");
+  check_model(&tiny, tmp);
+
+  cJSON *doc = IMPORT_OK("tests/data/models/stories260K.gguf", "tests/data/models");
+  if (doc) {
+    CHECK_EQ_STR(str(item(doc, "tokenizer"), "gguf"), "stories260K.gguf");
+    cJSON_Delete(doc);
+  }
+}
+
+/* ---- GGUF files written here ---- */
+
+enum { KV_STR, KV_U32, KV_F32 };
+
+typedef struct {
+  char key[64];
+  int type;
+  char s[32];
+  uint32_t u;
+  float f;
+} kv_t;
+
+typedef struct {
+  char name[64];
+  uint32_t n_dims;
+  uint64_t dims[4]; /* ggml order: dims[0] innermost */
+  uint32_t type;    /* LLMC_GGML_F32 or LLMC_GGML_F16 */
+} tdesc_t;
+
+typedef struct {
+  kv_t kv[32];
+  int n_kv;
+  tdesc_t t[40];
+  int n_t;
+} spec_t;
+
+static kv_t *add_kv(spec_t *sp, const char *key, int type) {
+  kv_t *kv = &sp->kv[sp->n_kv++];
+  memset(kv, 0, sizeof *kv);
+  snprintf(kv->key, sizeof kv->key, "%s", key);
+  kv->type = type;
+  return kv;
+}
+
+static void kv_str(spec_t *sp, const char *key, const char *v) {
+  snprintf(add_kv(sp, key, KV_STR)->s, sizeof sp->kv[0].s, "%s", v);
+}
+static void kv_u32(spec_t *sp, const char *key, uint32_t v) { add_kv(sp, key, KV_U32)->u = v; }
+static void kv_f32(spec_t *sp, const char *key, float v) { add_kv(sp, key, KV_F32)->f = v; }
+
+static void add_t(spec_t *sp, const char *name, uint32_t type, uint64_t inner, uint64_t outer) {
+  tdesc_t *t = &sp->t[sp->n_t++];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->type = type;
+  t->dims[0] = inner;
+  t->dims[1] = outer;
+  t->n_dims = outer ? 2 : 1;
+}
+
+static bool drop_kv(spec_t *sp, const char *key) {
+  for (int i = 0; i < sp->n_kv; i++)
+    if (strcmp(sp->kv[i].key, key) == 0) {
+      memmove(&sp->kv[i], &sp->kv[i + 1], (size_t)(sp->n_kv - i - 1) * sizeof sp->kv[0]);
+      sp->n_kv--;
+      return true;
+    }
+  return false;
+}
+
+static tdesc_t *find_t(spec_t *sp, const char *name) {
+  for (int i = 0; i < sp->n_t; i++)
+    if (strcmp(sp->t[i].name, name) == 0) return &sp->t[i];
+  return NULL;
+}
+
+static bool drop_t(spec_t *sp, const char *name) {
+  tdesc_t *t = find_t(sp, name);
+  if (!t) return false;
+  memmove(t, t + 1, (size_t)(sp->t + sp->n_t - t - 1) * sizeof *t);
+  sp->n_t--;
+  return true;
+}
+
+/* The tiny llama of section 3, its keys under `arch`: D 8, 2 heads of 4,
+ * 1 KV head, FFN 16, vocabulary 16, 2 layers, context 64, RoPE base
+ * 500000, no output.weight (tied embeddings); matrices f16, norms f32. */
+enum { S_D = 8, S_H = 2, S_KV = 1, S_HD = 4, S_F = 16, S_V = 16, S_LAYERS = 2, S_CTX = 64 };
+
+static void tiny_llama(spec_t *sp, const char *arch) {
+  memset(sp, 0, sizeof *sp);
+  char key[64];
+  kv_str(sp, "general.architecture", arch);
+  kv_str(sp, "general.name", "tiny");
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+  kv_u32(sp, ARCH_KEY("context_length"), S_CTX);
+  kv_u32(sp, ARCH_KEY("embedding_length"), S_D);
+  kv_u32(sp, ARCH_KEY("block_count"), S_LAYERS);
+  kv_u32(sp, ARCH_KEY("feed_forward_length"), S_F);
+  kv_u32(sp, ARCH_KEY("attention.head_count"), S_H);
+  kv_u32(sp, ARCH_KEY("attention.head_count_kv"), S_KV);
+  kv_u32(sp, ARCH_KEY("rope.dimension_count"), S_HD);
+  kv_f32(sp, ARCH_KEY("rope.freq_base"), 500000.0f);
+  kv_f32(sp, ARCH_KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
+#undef ARCH_KEY
+  kv_u32(sp, "tokenizer.ggml.bos_token_id", 3);
+  kv_u32(sp, "tokenizer.ggml.eos_token_id", 7);
+  add_t(sp, "token_embd.weight", LLMC_GGML_F16, S_D, S_V);
+  add_t(sp, "output_norm.weight", LLMC_GGML_F32, S_D, 0);
+  for (int l = 0; l < S_LAYERS; l++) {
+    char name[64];
+#define T(what, type, inner, outer) \
+  (snprintf(name, sizeof name, "blk.%d.%s.weight", l, what), add_t(sp, name, type, inner, outer))
+    T("attn_norm", LLMC_GGML_F32, S_D, 0);
+    T("attn_q", LLMC_GGML_F16, S_D, S_H * S_HD);
+    T("attn_k", LLMC_GGML_F16, S_D, S_KV * S_HD);
+    T("attn_v", LLMC_GGML_F16, S_D, S_KV * S_HD);
+    T("attn_output", LLMC_GGML_F16, S_H * S_HD, S_D);
+    T("ffn_norm", LLMC_GGML_F32, S_D, 0);
+    T("ffn_gate", LLMC_GGML_F16, S_D, S_F);
+    T("ffn_up", LLMC_GGML_F16, S_D, S_F);
+    T("ffn_down", LLMC_GGML_F16, S_F, S_D);
+#undef T
+  }
+}
+
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+} buf_t;
+
+static void put_bytes(buf_t *b, const void *p, size_t n) {
+  if (b->len + n > b->cap) {
+    b->cap = (b->len + n) * 2;
+    b->data = realloc(b->data, b->cap);
+    if (!b->data) abort();
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+static void put(buf_t *b, uint64_t v, int n) {
+  for (int i = 0; i < n; i++) {
+    uint8_t byte = (uint8_t)(v >> (8 * i));
+    put_bytes(b, &byte, 1);
+  }
+}
+
+static void put_str(buf_t *b, const char *s) {
+  put(b, strlen(s), 8);
+  put_bytes(b, s, strlen(s));
+}
+
+static uint64_t tensor_bytes(const tdesc_t *t) {
+  uint64_t n = 1;
+  for (uint32_t d = 0; d < t->n_dims; d++) n *= t->dims[d];
+  return n * (t->type == LLMC_GGML_F16 ? 2 : 4);
+}
+
+/* Writes sp as a GGUF v3 file at tmp/name (alignment 32; tensor data: small
+ * nonzero values) and returns its path (static buffer). */
+static const char *write_gguf(const char *name, const spec_t *sp) {
+  static char path[256];
+  snprintf(path, sizeof path, "%s/%s", tmp, name);
+  buf_t b = {0};
+  put_bytes(&b, "GGUF", 4);
+  put(&b, 3, 4);
+  put(&b, (uint64_t)sp->n_t, 8);
+  put(&b, (uint64_t)sp->n_kv, 8);
+  for (int i = 0; i < sp->n_kv; i++) {
+    const kv_t *kv = &sp->kv[i];
+    put_str(&b, kv->key);
+    switch (kv->type) {
+    case KV_STR: put(&b, LLMC_GGUF_STRING, 4), put_str(&b, kv->s); break;
+    case KV_U32: put(&b, LLMC_GGUF_UINT32, 4), put(&b, kv->u, 4); break;
+    default: {
+      uint32_t bits;
+      memcpy(&bits, &kv->f, 4);
+      put(&b, LLMC_GGUF_FLOAT32, 4), put(&b, bits, 4);
+    }
+    }
+  }
+  uint64_t offset = 0;
+  for (int i = 0; i < sp->n_t; i++) {
+    const tdesc_t *t = &sp->t[i];
+    put_str(&b, t->name);
+    put(&b, t->n_dims, 4);
+    for (uint32_t d = 0; d < t->n_dims; d++) put(&b, t->dims[d], 8);
+    put(&b, t->type, 4);
+    put(&b, offset, 8);
+    offset += (tensor_bytes(t) + 31) / 32 * 32;
+  }
+  while (b.len % 32) put(&b, 0, 1);
+  for (int i = 0; i < sp->n_t; i++) {
+    const tdesc_t *t = &sp->t[i];
+    uint64_t n = tensor_bytes(t), elem = t->type == LLMC_GGML_F16 ? 2 : 4;
+    for (uint64_t e = 0; e < n / elem; e++) {
+      if (elem == 2) {
+        put(&b, 0x2e66, 2); /* f16 0.1 */
+      } else {
+        float one = 1.0f;
+        uint32_t bits;
+        memcpy(&bits, &one, 4);
+        put(&b, bits, 4);
+      }
+    }
+    while (b.len % 32) put(&b, 0, 1);
+  }
+  FILE *f = fopen(path, "wb");
+  CHECK(f != NULL);
+  if (f) {
+    CHECK(fwrite(b.data, 1, b.len, f) == b.len);
+    fclose(f);
+  }
+  free(b.data);
+  return path;
+}
+
+/* The file written here imports: tied embeddings, RoPE base and token ids
+ * from its metadata, f16 and f32 tensors. */
+static void test_written(void) {
+  spec_t sp;
+  tiny_llama(&sp, "llama");
+  const char *path = write_gguf("tiny.gguf", &sp);
+  cJSON *doc = IMPORT_OK(path, tmp);
+  if (!doc) return;
+  const cJSON *c = item(doc, "config");
+  CHECK_EQ_NUM(num(c, "vocab_size"), S_V);
+  CHECK_EQ_NUM(num(c, "hidden_size"), S_D);
+  CHECK_EQ_NUM(num(c, "n_layers"), S_LAYERS);
+  CHECK_EQ_NUM(num(c, "n_heads"), S_H);
+  CHECK_EQ_NUM(num(c, "n_kv_heads"), S_KV);
+  CHECK_EQ_NUM(num(c, "head_dim"), S_HD);
+  CHECK_EQ_NUM(num(c, "intermediate_size"), S_F);
+  CHECK_EQ_NUM(num(c, "max_context"), S_CTX);
+  CHECK_EQ_NUM(num(c, "rms_norm_eps"), 1e-6);
+  CHECK_EQ_NUM(num(c, "rope_theta"), 500000);
+  CHECK_EQ_NUM(num(c, "bos_token_id"), 3);
+  CHECK_EQ_NUM(num(c, "eos_token_id"), 7);
+  CHECK_EQ_STR(str(item(doc, "tokenizer"), "gguf"), "tiny.gguf");
+  CHECK_EQ_NUM(cJSON_GetArraySize(item(doc, "tensors")), sp.n_t + 1);
+  CHECK(tensor(doc, "output.weight") == NULL);
+  CHECK_EQ_STR(arg(node(doc, "logits"), 1), "token_embd.weight"); /* tied */
+  CHECK_EQ_STR(str(tensor(doc, "blk.1.attn_v.weight"), "dtype"), "f16");
+  CHECK_EQ_STR(str(tensor(doc, "blk.1.ffn_norm.weight"), "dtype"), "f32");
+  const cJSON *shape = item(tensor(doc, "blk.1.attn_output.weight"), "shape");
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 0)->valuedouble, S_D);
+  CHECK_EQ_NUM(cJSON_GetArrayItem(shape, 1)->valuedouble, S_H * S_HD);
+  check_inv_freq(doc, 500000.0, S_HD);
+  check_rope_nodes(doc, S_H, S_KV, S_HD, S_LAYERS);
+  check_ir(doc, tmp, path);
+  cJSON_Delete(doc);
+}
+
+static void test_errors(void) {
+  spec_t sp;
+  char path[512];
+
+  /* An architecture llmc has no graph for. */
+  tiny_llama(&sp, "mamba");
+  EXPECT_ERROR(write_gguf("mamba.gguf", &sp), UNIMPLEMENTED,
+               "unsupported GGUF architecture \"mamba\"", "(supported: llama)");
+
+  /* A tensor the graph needs. */
+  tiny_llama(&sp, "llama");
+  CHECK(drop_t(&sp, "blk.1.ffn_up.weight"));
+  EXPECT_ERROR(write_gguf("no_ffn_up.gguf", &sp), NOT_FOUND,
+               "tensor blk.1.ffn_up.weight is missing", NULL);
+  tiny_llama(&sp, "llama");
+  CHECK(drop_t(&sp, "token_embd.weight"));
+  EXPECT_ERROR(write_gguf("no_embd.gguf", &sp), NOT_FOUND, "tensor token_embd.weight is missing",
+               NULL);
+
+  /* Required metadata keys. */
+  tiny_llama(&sp, "llama");
+  CHECK(drop_kv(&sp, "llama.context_length"));
+  EXPECT_ERROR(write_gguf("no_ctx.gguf", &sp), INVALID_ARGUMENT,
+               "missing required key \"llama.context_length\"", NULL);
+  tiny_llama(&sp, "llama");
+  CHECK(drop_kv(&sp, "llama.attention.layer_norm_rms_epsilon"));
+  EXPECT_ERROR(write_gguf("no_eps.gguf", &sp), INVALID_ARGUMENT,
+               "missing required key \"llama.attention.layer_norm_rms_epsilon\"", NULL);
+  tiny_llama(&sp, "llama");
+  CHECK(drop_kv(&sp, "general.architecture"));
+  EXPECT_ERROR(write_gguf("no_arch.gguf", &sp), INVALID_ARGUMENT, "general.architecture", NULL);
+
+  /* A tensor whose dims disagree with the metadata. */
+  tiny_llama(&sp, "llama");
+  find_t(&sp, "blk.0.attn_k.weight")->dims[1] = S_H * S_HD;
+  EXPECT_ERROR(write_gguf("wrong_k.gguf", &sp), INVALID_ARGUMENT, "tensor blk.0.attn_k.weight",
+               "has shape [8,8] (ggml dims reversed), expected [4,8]");
+
+  /* Truncated copies of stories260K.gguf: in the tensor data, and in the
+   * metadata. */
+  size_t n = 0;
+  uint8_t *whole = NULL;
+  FILE *f = fopen("tests/data/models/stories260K.gguf", "rb");
+  CHECK(f != NULL);
+  if (f) {
+    whole = malloc(1185376);
+    n = fread(whole, 1, 1185376, f);
+    fclose(f);
+  }
+  CHECK_EQ_NUM(n, 1185376);
+  if (n == 1185376) {
+    snprintf(path, sizeof path, "%s/truncated.gguf", tmp);
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(whole, 1, 600000, f) == 600000);
+    if (f) fclose(f);
+    EXPECT_ERROR(path, INVALID_ARGUMENT, "truncated.gguf: tensor", "past the end of the file");
+
+    snprintf(path, sizeof path, "%s/truncated_header.gguf", tmp);
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(whole, 1, 5000, f) == 5000);
+    if (f) fclose(f);
+    cJSON *doc = NULL;
+    llmc_status_t s = llmc_import_gguf(path, NULL, &doc);
+    const char *msg = llmc_status_message(s);
+    if (llmc_status_code(s) != LLMC_STATUS_INVALID_ARGUMENT || !strstr(msg, path) ||
+        !(strstr(msg, "past the end of the file") || strstr(msg, "does not fit"))) {
+      fprintf(stderr, "%s:%d: got code %d \"%s\"\n", __FILE__, __LINE__, llmc_status_code(s), msg);
+      failures++;
+    }
+    CHECK(doc == NULL);
+    llmc_status_free(s);
+  }
+  free(whole);
+
+  /* A vocabulary-only file: llama metadata, no tensors. */
+  EXPECT_ERROR("tests/data/tokenizers/llama.cpp/ggml-vocab-llama-spm.gguf", NOT_FOUND,
+               "tensor token_embd.weight is missing", NULL);
+
+  /* Not a GGUF file, and no file. */
+  EXPECT_ERROR("tests/data/models/README.md", INVALID_ARGUMENT, "not a GGUF file", NULL);
+  snprintf(path, sizeof path, "%s/missing.gguf", tmp);
+  EXPECT_ERROR(path, NOT_FOUND, "no such file", NULL);
+}
+
+int main(void) {
+  if (!mkdtemp(tmp)) return 1;
+  test_real_files();
+  test_written();
+  test_errors();
+  char cmd[sizeof tmp + 16];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+  if (system(cmd) != 0) failures++;
+  if (failures) {
+    fprintf(stderr, "test_import_gguf: %d failure(s)\n", failures);
+    return 1;
+  }
+  printf("test_import_gguf: ok\n");
+  return 0;
+}
