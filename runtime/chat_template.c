@@ -56,8 +56,11 @@ void llmc_chat_template_destroy(llmc_chat_template_t *tpl) {
   free(tpl);
 }
 
-llmc_status_t llmc_chat_template_apply(const llmc_chat_template_t *tpl, const cJSON *context,
-                                       char **out_text, size_t *out_len, bool *out_raised) {
+/* Renders tpl with context (NULL: no variables); json/json_len, when not
+ * NULL, is the text context was parsed from, for the numbers' types. */
+static llmc_status_t render(const llmc_chat_template_t *tpl, const cJSON *context,
+                            const char *json, size_t json_len, char **out_text, size_t *out_len,
+                            bool *out_raised) {
   *out_text = NULL;
   if (out_len) *out_len = 0;
   if (out_raised) *out_raised = false;
@@ -77,7 +80,13 @@ llmc_status_t llmc_chat_template_apply(const llmc_chat_template_t *tpl, const cJ
     llmc_arena_destroy(arena);
     return status;
   }
-  ev->globals = context ? jinja_from_cjson(ev, context).dict : jinja_dict_new(ev, JV_DICT).dict;
+  if (context) {
+    jinja_json_numbers_t numbers = {0};
+    if (json) numbers = jinja_scan_json_numbers(&ev->heap, json, json_len);
+    ev->globals = jinja_from_cjson(ev, context, json ? &numbers : NULL).dict;
+  } else {
+    ev->globals = jinja_dict_new(ev, JV_DICT).dict;
+  }
   jinja_render(ev, tpl->body, tpl->n_body);
   jinja_str_t out = jinja_buf_str(ev->out);
   char *text = malloc(out.len + 1);
@@ -91,6 +100,23 @@ llmc_status_t llmc_chat_template_apply(const llmc_chat_template_t *tpl, const cJ
   *out_text = text;
   if (out_len) *out_len = out.len;
   return LLMC_OK;
+}
+
+llmc_status_t llmc_chat_template_apply(const llmc_chat_template_t *tpl, const cJSON *context,
+                                       char **out_text, size_t *out_len, bool *out_raised) {
+  return render(tpl, context, NULL, 0, out_text, out_len, out_raised);
+}
+
+llmc_status_t llmc_chat_template_apply_json(const llmc_chat_template_t *tpl, const char *json,
+                                            size_t len, char **out_text, size_t *out_len,
+                                            bool *out_raised) {
+  *out_text = NULL;
+  if (out_raised) *out_raised = false;
+  cJSON *context = cJSON_ParseWithLengthOpts(json, len, NULL, true);
+  if (!context) return LLMC_ERROR(INVALID_ARGUMENT, "chat template context: not valid JSON");
+  llmc_status_t status = render(tpl, context, json, len, out_text, out_len, out_raised);
+  cJSON_Delete(context);
+  return status;
 }
 
 llmc_status_t llmc_chat_template_render(const char *template_text, const cJSON *context,

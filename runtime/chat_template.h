@@ -45,6 +45,14 @@ void llmc_chat_template_destroy(llmc_chat_template_t *tpl);
 llmc_status_t llmc_chat_template_apply(const llmc_chat_template_t *tpl, const cJSON *context,
                                        char **out_text, size_t *out_len, bool *out_raised);
 
+/* As llmc_chat_template_apply, with the context given as JSON text (len
+ * bytes). Prefer this when the text is at hand: numbers then read as
+ * Python's json module reads them (1.0 stays a float and prints "1.0",
+ * integers are exact to 64 bits), which a cJSON tree cannot tell. */
+llmc_status_t llmc_chat_template_apply_json(const llmc_chat_template_t *tpl, const char *json,
+                                            size_t len, char **out_text, size_t *out_len,
+                                            bool *out_raised);
+
 /* Parses and renders in one call (NUL-terminated template text). */
 llmc_status_t llmc_chat_template_render(const char *template_text, const cJSON *context,
                                         char **out_text, size_t *out_len, bool *out_raised);

@@ -400,8 +400,27 @@ const char *jinja_type_name(jinja_value_t v);
 jinja_value_t jinja_binary_op(jinja_eval_t *ev, int op, jinja_value_t a, jinja_value_t b);
 /* Python's `fmt % args` (args: a tuple, a dict for %(key)s, or one value). */
 jinja_value_t jinja_percent_format(jinja_eval_t *ev, jinja_str_t fmt, jinja_value_t args);
-/* A JSON value as a template value (numbers without a fraction become ints). */
-jinja_value_t jinja_from_cjson(jinja_eval_t *ev, const cJSON *j);
+/* The numbers of a JSON text in document order, read as Python's json
+ * module reads them: a float if written with '.', 'e' or 'E', else an
+ * exact int (cJSON keeps only a double, which loses both distinctions). */
+typedef struct {
+  bool is_float;
+  bool too_big; /* an int beyond 64 bits */
+  int64_t i;
+} jinja_json_number_t;
+
+typedef struct {
+  jinja_json_number_t *items;
+  size_t n, next; /* next: the one the conversion reads next */
+} jinja_json_numbers_t;
+
+/* Scans the numbers of a JSON text (which cJSON has already accepted). */
+jinja_json_numbers_t jinja_scan_json_numbers(jinja_heap_t *h, const char *text, size_t len);
+
+/* A JSON value as a template value. numbers: the scan of the text j was
+ * parsed from (consumed in order), or NULL: then numbers without a fraction
+ * become ints. */
+jinja_value_t jinja_from_cjson(jinja_eval_t *ev, const cJSON *j, jinja_json_numbers_t *numbers);
 
 /* ---- attribute, item and builtin dispatch (jinja_builtins.c) ---- */
 

@@ -1369,11 +1369,13 @@ static jinja_value_t f_indent(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
     memset(s, ' ', (size_t)(w > 0 ? w : 0));
     ind = (jinja_str_t){s, (size_t)(w > 0 ? w : 0)};
   }
-  if (v.kind == JV_UNDEFINED) jinja_undefined_fail(ev, v); /* s += "\n" fails on Undefined */
+  if (v.kind == JV_UNDEFINED) jinja_undefined_fail(ev, v);
+  if (v.kind != JV_STRING) /* jinja2 appends "\n" to it first */
+    jinja_fail(ev, "unsupported operand type(s) for +=: '%s' and 'str'", jinja_type_name(v));
   bool first = g[1] && jinja_truthy(a[1]), blank = g[2] && jinja_truthy(a[2]);
   jinja_buf_t text = {.heap = &ev->heap};
-  jinja_write_str(ev, &text, v);
-  jinja_buf_putc(&text, '\n'); /* jinja2 appends a newline for splitlines' sake */
+  jinja_buf_put(&text, v.s.data, v.s.len);
+  jinja_buf_putc(&text, '\n'); /* jinja2's quirk, for splitlines' sake */
   const jinja_list_t *lines = splitlines(ev, jinja_buf_str(&text), false).list;
   jinja_buf_t b = {.heap = &ev->heap};
   if (first) jinja_buf_put(&b, ind.data, ind.len);

@@ -894,24 +894,65 @@ jinja_value_t jinja_percent_format(jinja_eval_t *ev, jinja_str_t fmt, jinja_valu
 
 /* ---- the context ---- */
 
-jinja_value_t jinja_from_cjson(jinja_eval_t *ev, const cJSON *j) {
+jinja_json_numbers_t jinja_scan_json_numbers(jinja_heap_t *h, const char *text, size_t len) {
+  jinja_json_numbers_t out = {0};
+  size_t cap = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    if (c == '"') { /* skip the string, escapes included */
+      for (i++; i < len && text[i] != '"'; i++) i += text[i] == '\\';
+      continue;
+    }
+    if (c != '-' && !jinja_is_digit((unsigned char)c)) continue;
+    if (out.n == cap) {
+      cap = cap ? cap * 2 : 64;
+      jinja_json_number_t *items = jinja_alloc(h, cap * sizeof *items);
+      if (out.n) memcpy(items, out.items, out.n * sizeof *items);
+      out.items = items;
+    }
+    jinja_json_number_t *num = &out.items[out.n++];
+    bool neg = c == '-';
+    uint64_t v = 0;
+    size_t j = i + neg;
+    for (; j < len && jinja_is_digit((unsigned char)text[j]); j++) {
+      if (v > (UINT64_MAX - 9) / 10) num->too_big = true;
+      v = v * 10 + (uint64_t)(text[j] - '0');
+    }
+    num->is_float = j < len && (text[j] == '.' || text[j] == 'e' || text[j] == 'E');
+    while (j < len && (jinja_is_digit((unsigned char)text[j]) || strchr(".eE+-", text[j]))) j++;
+    num->too_big |= v > (uint64_t)INT64_MAX + neg;
+    num->i = neg ? (int64_t)(0 - v) : (int64_t)v;
+    i = j - 1;
+  }
+  return out;
+}
+
+jinja_value_t jinja_from_cjson(jinja_eval_t *ev, const cJSON *j, jinja_json_numbers_t *numbers) {
   if (cJSON_IsNull(j)) return jinja_none();
   if (cJSON_IsBool(j)) return jinja_bool(cJSON_IsTrue(j));
   if (cJSON_IsNumber(j)) {
     double d = j->valuedouble;
+    if (numbers && numbers->next < numbers->n) {
+      const jinja_json_number_t *num = &numbers->items[numbers->next++];
+      if (num->is_float) return jinja_float(d);
+      if (num->too_big) jinja_fail(ev, "context: integer %.17g beyond 64 bits", d);
+      return jinja_int(num->i);
+    }
     if (d == floor(d) && fabs(d) < 9.2e18) return jinja_int((int64_t)d);
     return jinja_float(d);
   }
   if (cJSON_IsString(j)) return jinja_cstring(j->valuestring);
   if (cJSON_IsArray(j)) {
     jinja_value_t l = jinja_list_new(ev, JV_LIST, (size_t)cJSON_GetArraySize(j));
-    for (const cJSON *c = j->child; c; c = c->next) jinja_list_push(ev, l, jinja_from_cjson(ev, c));
+    for (const cJSON *c = j->child; c; c = c->next)
+      jinja_list_push(ev, l, jinja_from_cjson(ev, c, numbers));
     return l;
   }
   if (cJSON_IsObject(j)) {
     jinja_value_t d = jinja_dict_new(ev, JV_DICT);
     for (const cJSON *c = j->child; c; c = c->next)
-      jinja_dict_set(ev, d.dict, jinja_cstring(c->string ? c->string : ""), jinja_from_cjson(ev, c));
+      jinja_dict_set(ev, d.dict, jinja_cstring(c->string ? c->string : ""),
+                     jinja_from_cjson(ev, c, numbers));
     return d;
   }
   jinja_fail(ev, "context: unsupported JSON value");

@@ -32,25 +32,21 @@ static const char usage[] =
 /* Reads, parses and renders; on success *out_text and *out_len hold the output. */
 static llmc_status_t render(const char *template_path, const char *context_path, char **out_text,
                             size_t *out_len, bool *out_raised) {
-  char *text = NULL, *ctx_text = NULL;
-  size_t text_len, ctx_len;
-  LLMC_PROPAGATE(llmc_file_read_all(template_path, &text, &text_len));
-  llmc_status_t st = llmc_file_read_all(context_path, &ctx_text, &ctx_len);
-  cJSON *context = NULL;
-  if (!st) {
-    context = cJSON_ParseWithLength(ctx_text, ctx_len);
-    if (!context)
-      st = LLMC_ERROR(INVALID_ARGUMENT, "%s: not valid JSON", context_path);
-    else if (!cJSON_IsObject(context))
-      st = LLMC_ERROR(INVALID_ARGUMENT, "%s: expected a JSON object of variables", context_path);
-  }
+  char *text = NULL, *context = NULL;
+  size_t text_len, context_len;
   llmc_chat_template_t *tpl = NULL;
-  if (!st) st = llmc_chat_template_create(text, text_len, &tpl);
-  if (!st) st = llmc_chat_template_apply(tpl, context, out_text, out_len, out_raised);
-  if (st && !*out_raised) st = llmc_status_annotate(st, "%s", template_path);
+  llmc_status_t st = llmc_file_read_all(template_path, &text, &text_len);
+  if (!st) st = llmc_file_read_all(context_path, &context, &context_len);
+  if (!st) {
+    st = llmc_chat_template_create(text, text_len, &tpl);
+    if (st) st = llmc_status_annotate(st, "%s", template_path);
+  }
+  if (!st) {
+    st = llmc_chat_template_apply_json(tpl, context, context_len, out_text, out_len, out_raised);
+    if (st && !*out_raised) st = llmc_status_annotate(st, "%s with %s", template_path, context_path);
+  }
   llmc_chat_template_destroy(tpl);
-  cJSON_Delete(context);
-  free(ctx_text);
+  free(context);
   free(text);
   return st;
 }

@@ -34,19 +34,17 @@ static const char context_json[] =
     "   {\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"array\"}}}}}],"
     " \"n\": -7, \"x\": 0.5, \"flag\": false, \"nothing\": null}";
 
-static cJSON *context;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!context) context = cJSON_Parse(context_json);
   llmc_chat_template_t *tpl = NULL;
   llmc_status_t st = llmc_chat_template_create((const char *)data, size, &tpl);
   if (!st) {
     char *text = NULL;
     size_t len;
     bool raised;
-    st = llmc_chat_template_apply(tpl, context, &text, &len, &raised);
+    st = llmc_chat_template_apply_json(tpl, context_json, sizeof context_json - 1, &text, &len,
+                                       &raised);
     free(text);
   }
   llmc_status_free(st);

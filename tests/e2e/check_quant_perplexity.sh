@@ -1,0 +1,40 @@
+#!/bin/sh
+# check_quant_perplexity.sh — quantized weights against llama.cpp.
+# rand256-*.gguf is a random-weight Llama (dim 256, 2 layers, rows that are
+# whole q4_K/q6_K blocks) written by the steering repo's make_bench_gguf.py,
+# and quantized by llama.cpp c392e509's `llama-quantize --pure`. Each figure
+# below is what llama.cpp's llama-perplexity printed for it (-c 128 -b 128)
+# over tests/data/text/tiny_stories.txt; llmc must agree within 0.3%:
+#  - loading llama.cpp's quantized files (q8_0, q4_K),
+#  - quantizing the f16 file itself with `llmc compile --quant` (its
+#    quantizers are bit-exact with ggml's, so these are the same weights).
+#
+# usage: check_quant_perplexity.sh LLMC REPO_ROOT WORKDIR
+set -eu
+LLMC=$1 ROOT=$2 WORK=$3
+DATA=$ROOT/tests/data
+mkdir -p "$WORK"
+failures=0
+
+# check NAME LLAMA_CPP_PPL COMPILE_ARGS...
+check() {
+  name=$1 want=$2
+  shift 2
+  "$LLMC" compile "$@" -o "$WORK/$name.so"
+  got=$("$LLMC" perplexity "$WORK/$name.so" -f "$DATA/text/tiny_stories.txt" -c 128 2>/dev/null | tail -n 1 | sed 's/^ppl = //')
+  if python3 -c "import sys; g, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(g - w) / w > 0.003)" "$got" "$want"; then
+    echo "ok: $name: llmc $got, llama.cpp $want"
+  else
+    echo "FAIL: $name: llmc ppl $got, llama.cpp $want (more than 0.3% apart)" >&2
+    failures=$((failures + 1))
+  fi
+}
+check f16 1178.1190 "$DATA/models/rand256-f16.gguf"
+check gguf-q8_0 1178.0115 "$DATA/models/rand256-Q8_0.gguf"
+check gguf-q4_K 1139.8232 "$DATA/models/rand256-Q4_K_S.gguf"
+check quant-q8_0 1178.0115 "$DATA/models/rand256-f16.gguf" --quant q8_0
+check quant-q4_0 1211.5568 "$DATA/models/rand256-f16.gguf" --quant q4_0
+check quant-q4_K 1139.8232 "$DATA/models/rand256-f16.gguf" --quant q4_K
+
+echo "$failures failures"
+[ "$failures" = 0 ]
