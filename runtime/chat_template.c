@@ -112,8 +112,13 @@ llmc_status_t llmc_chat_template_apply_json(const llmc_chat_template_t *tpl, con
                                             bool *out_raised) {
   *out_text = NULL;
   if (out_raised) *out_raised = false;
-  cJSON *context = cJSON_ParseWithLengthOpts(json, len, NULL, true);
-  if (!context) return LLMC_ERROR(INVALID_ARGUMENT, "chat template context: not valid JSON");
+  const char *end = NULL;
+  cJSON *context = cJSON_ParseWithLengthOpts(json, len, &end, false);
+  while (context && end < json + len && strchr(" \t\r\n", *end) && *end) end++;
+  if (!context || end != json + len) { /* as json.loads, nothing may follow the value */
+    cJSON_Delete(context);
+    return LLMC_ERROR(INVALID_ARGUMENT, "the context is not valid JSON");
+  }
   llmc_status_t status = render(tpl, context, json, len, out_text, out_len, out_raised);
   cJSON_Delete(context);
   return status;

@@ -925,7 +925,8 @@ KIND_TEST(t_float, v.kind == JV_FLOAT)
 KIND_TEST(t_number, v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL)
 KIND_TEST(t_string, v.kind == JV_STRING)
 KIND_TEST(t_mapping, v.kind == JV_DICT)
-KIND_TEST(t_callable, v.kind == JV_MACRO || v.kind == JV_FUNCTION || v.kind == JV_METHOD)
+KIND_TEST(t_callable, v.kind == JV_MACRO || v.kind == JV_FUNCTION || v.kind == JV_METHOD ||
+                           v.kind == JV_UNDEFINED) /* Undefined has a __call__ that raises */
 KIND_TEST(t_iterable, v.kind == JV_STRING || v.kind == JV_LIST || v.kind == JV_TUPLE ||
                           v.kind == JV_DICT || v.kind == JV_ITERATOR || v.kind == JV_UNDEFINED ||
                           v.kind == JV_LOOP)
@@ -935,14 +936,20 @@ KIND_TEST(t_lower, has_case(jinja_to_str(ev, v), true))
 KIND_TEST(t_upper, has_case(jinja_to_str(ev, v), false))
 #undef KIND_TEST
 
-static bool is_zero(jinja_value_t v) { return jinja_equal(v, jinja_int(0)); }
+/* value % divisor == remainder, as jinja2's odd, even and divisibleby test it. */
+static bool mod_is(jinja_eval_t *ev, jinja_value_t v, jinja_value_t divisor, int remainder) {
+  return jinja_equal(jinja_binary_op(ev, JT_MOD, v, divisor), jinja_int(remainder));
+}
 static bool t_odd(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   no_args(ev, "test 'odd'", a);
-  return !is_zero(jinja_binary_op(ev, JT_MOD, v, jinja_int(2)));
+  return mod_is(ev, v, jinja_int(2), 1);
 }
-static bool t_even(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return !t_odd(ev, v, a); }
+static bool t_even(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  no_args(ev, "test 'even'", a);
+  return mod_is(ev, v, jinja_int(2), 0);
+}
 static bool t_divisibleby(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
-  return is_zero(jinja_binary_op(ev, JT_MOD, v, test_arg(ev, a)));
+  return mod_is(ev, v, test_arg(ev, a), 0);
 }
 static bool t_eq(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return jinja_equal(v, test_arg(ev, a)); }
 static bool t_ne(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return !jinja_equal(v, test_arg(ev, a)); }

@@ -781,3 +781,13 @@ void llmc_tokenizer_stream_deinit(llmc_tokenizer_stream_t *s) {
   free(s->out);
   memset(s, 0, sizeof *s);
 }
+
+llmc_status_t llmc_tokenizer_load_for_model(const llmc_model_t *model, llmc_tokenizer_t **out) {
+  *out = NULL;
+  char *dir = llmc_path_dirname(model->path);
+  if (!dir) return LLMC_ERROR(OUT_OF_MEMORY, "%s", model->path);
+  llmc_status_t st =
+      llmc_tokenizer_load_from_spec(cJSON_GetObjectItemCaseSensitive(model->metadata, "tokenizer"), dir, out);
+  free(dir);
+  return st ? llmc_status_annotate(st, "%s", model->path) : LLMC_OK;
+}

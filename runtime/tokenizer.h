@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "formats/gguf.h"
+#include "llmc/runtime.h"
 #include "support/status.h"
 
 /* Opaque: owns its vocabulary, merge table, compiled regexes and the
@@ -79,6 +80,11 @@ llmc_status_t llmc_tokenizer_from_gguf(const llmc_gguf_t *g, llmc_tokenizer_t **
  * A NULL or JSON-null spec is NOT_FOUND ("the model has no tokenizer"). */
 llmc_status_t llmc_tokenizer_load_from_spec(const cJSON *spec, const char *base_dir,
                                             llmc_tokenizer_t **out);
+
+/* Loads the tokenizer a compiled model's metadata names (its "tokenizer"
+ * member; relative paths are taken from the folder of the .so). Errors
+ * name the model. */
+llmc_status_t llmc_tokenizer_load_for_model(const llmc_model_t *model, llmc_tokenizer_t **out);
 
 /* Frees the tokenizer. NULL is fine. */
 void llmc_tokenizer_destroy(llmc_tokenizer_t *tok);

@@ -15,5 +15,7 @@ if [ "${LLMC_TEST_SANITIZE:-1}" != 0 ]; then
   cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DLLMC_WERROR=ON \
         -DLLMC_SANITIZE=address,undefined >/dev/null
   cmake --build "$build-asan" -j "$jobs"
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --test-dir "$build-asan" --output-on-failure -j "$jobs"
+  # The fuzzers already run under ASan/UBSan in the first pass.
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --test-dir "$build-asan" --output-on-failure -j "$jobs" -E '^fuzz\.'
+
 fi

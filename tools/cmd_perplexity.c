@@ -27,8 +27,6 @@ static const char usage[] =
     "  -t, --threads N   thread pool size; default: one per online CPU\n"
     "  -h, --help        this text\n";
 
-llmc_status_t llmc_cli_load_model_tokenizer(const llmc_model_t *model, llmc_tokenizer_t **out);
-
 static void report(int32_t done, int32_t total, double ppl, void *ctx) {
   (void)ctx;
   fprintf(stderr, "[%d/%d] %.4f\n", done, total, ppl);
@@ -42,7 +40,7 @@ static llmc_status_t run_perplexity(const char *model_path, const char *text_pat
   char *text = NULL;
   size_t len = 0, n = 0;
   int32_t *ids = NULL;
-  llmc_status_t st = llmc_cli_load_model_tokenizer(model, &tok);
+  llmc_status_t st = llmc_tokenizer_load_for_model(model, &tok);
   if (!st) st = llmc_file_read_all(text_path, &text, &len);
   if (!st) st = llmc_tokenizer_encode(tok, text, len, LLMC_TOKENIZE_ADD_SPECIAL, &ids, &n);
   if (!st && n_ctx > model->abi->max_context)

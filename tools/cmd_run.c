@@ -231,15 +231,6 @@ static llmc_status_t generate(const run_args_t *a, const llmc_model_t *model, co
   return st;
 }
 
-/* Loads the model's tokenizer, as its metadata names it. */
-llmc_status_t llmc_cli_load_model_tokenizer(const llmc_model_t *model, llmc_tokenizer_t **out);
-llmc_status_t llmc_cli_load_model_tokenizer(const llmc_model_t *model, llmc_tokenizer_t **out) {
-  char *dir = llmc_path_dirname(model->path);
-  llmc_status_t st = llmc_tokenizer_load_from_spec(cJSON_GetObjectItemCaseSensitive(model->metadata, "tokenizer"), dir, out);
-  free(dir);
-  return st ? llmc_status_annotate(st, "%s", model->path) : LLMC_OK;
-}
-
 static llmc_status_t run(const run_args_t *a) {
   llmc_model_t *model = NULL;
   LLMC_PROPAGATE(llmc_model_load(a->model_path, NULL, &model));
@@ -247,7 +238,7 @@ static llmc_status_t run(const run_args_t *a) {
   char *file_text = NULL;
   int32_t *ids = NULL;
   size_t n = 0, len = 0;
-  llmc_status_t st = llmc_cli_load_model_tokenizer(model, &tok);
+  llmc_status_t st = llmc_tokenizer_load_for_model(model, &tok);
   if (!st && a->prompt_file) st = llmc_file_read_all(a->prompt_file, &file_text, &len);
   if (!st) st = prompt_tokens(a, model, tok, file_text ? file_text : a->prompt ? a->prompt : "", &ids, &n);
   if (!st) st = generate(a, model, tok, ids, n);

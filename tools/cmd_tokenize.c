@@ -84,14 +84,9 @@ static llmc_status_t load_model_tokenizer(const char *path, llmc_tokenizer_t **o
   llmc_model_options_t options = {.weights_mode = LLMC_WEIGHTS_MMAP};
   llmc_model_t *model = NULL;
   LLMC_PROPAGATE(llmc_model_load(path, &options, &model));
-  char *dir = llmc_path_dirname(model->path);
-  llmc_status_t st =
-      dir ? llmc_tokenizer_load_from_spec(
-                cJSON_GetObjectItemCaseSensitive(model->metadata, "tokenizer"), dir, out)
-          : LLMC_ERROR(OUT_OF_MEMORY, "%s", path);
-  free(dir);
+  llmc_status_t st = llmc_tokenizer_load_for_model(model, out);
   llmc_model_destroy(model);
-  return llmc_status_annotate(st, "%s", path);
+  return st;
 }
 
 /* Prints "[1, 2, 3]" and a newline. */

@@ -30,6 +30,26 @@ echo >>"$WORK/n256.txt"
 cmp "$WORK/n256.txt" "$DATA/models/stories260K_greedy_default256.expected.txt" && echo "ok: greedy 256" ||
   fail "greedy text (256 steps) differs from llama2.c's"
 
+# Sampling: the same seed gives the same text; --stop ends before the stop
+# string (greedy from BOS: the text up to the first "Lily").
+"$LLMC" run "$WORK/stories.so" -p "Once upon a time" -n 40 --temp 0.9 --top-p 0.95 --seed 7 >"$WORK/s1.txt" 2>/dev/null
+"$LLMC" run "$WORK/stories.so" -p "Once upon a time" -n 40 --temp 0.9 --top-p 0.95 --seed 7 >"$WORK/s2.txt" 2>/dev/null
+cmp -s "$WORK/s1.txt" "$WORK/s2.txt" && [ -s "$WORK/s1.txt" ] && echo "ok: seeded sampling is reproducible" ||
+  fail "the same seed gave different text"
+"$LLMC" run "$WORK/stories.so" -n 200 --temp 0 --stop Lily >"$WORK/stop.txt" 2>/dev/null
+[ "$(cat "$WORK/stop.txt")" = "Once upon a time, there was a little girl named " ] && echo "ok: --stop" ||
+  fail "--stop Lily printed: $(cat "$WORK/stop.txt")"
+rc=0
+"$LLMC" run "$WORK/stories.so" -p hi --chat 2>"$WORK/chat.err" >/dev/null || rc=$?
+[ "$rc" = 1 ] && grep -q "has no chat template" "$WORK/chat.err" && echo "ok: --chat without a template is refused" ||
+  fail "--chat without a template: status $rc, $(cat "$WORK/chat.err")"
+printf '%s' '{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:' >"$WORK/chat.jinja"
+"$LLMC" run "$WORK/stories.so" -p "Tell me a story" --chat --chat-template "$WORK/chat.jinja" -n 8 --temp 0 \
+  >"$WORK/chat.txt" 2>"$WORK/chat.err" && [ -s "$WORK/chat.txt" ] && echo "ok: --chat with a template" ||
+  fail "--chat --chat-template: $(cat "$WORK/chat.err")"
+[ "$("$LLMC" tokenize "$WORK/stories.so" "Once upon a time")" = "$("$LLMC" tokenize "$DATA/models/stories260K.gguf" "Once upon a time")" ] &&
+  echo "ok: tokenize through the .so" || fail "tokenize through the .so differs from the GGUF's tokenizer"
+
 # check_ppl MODEL CTX LLAMA_CPP_PPL
 check_ppl() {
   got=$("$LLMC" perplexity "$1" -f "$DATA/text/tiny_stories.txt" -c "$2" 2>/dev/null | tail -n 1 | sed 's/^ppl = //')
