@@ -12,7 +12,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMC_WERROR=ON >/dev/
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
 if [ "${LLMC_TEST_SANITIZE:-1}" != 0 ]; then
-  cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DLLMC_WERROR=ON \
+  cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMC_WERROR=ON \
         -DLLMC_SANITIZE=address,undefined >/dev/null
   cmake --build "$build-asan" -j "$jobs"
   # The fuzzers already run under ASan/UBSan in the first pass.
