@@ -16,11 +16,12 @@
  *
  * Hyper-parameters come from the "llama." metadata keys and are written to
  * "config" under import_hf.c's normalised names. The RoPE table is
- * computed here (inline tensor "rope.inv_freq") with the same float32 steps
- * as import_hf.c, then divided by the linear scaling factor or by
- * rope_freqs.weight, which is how llama.cpp applies either. llama.cpp's
- * Q and K rows are in its interleaved RoPE order, so the rope nodes get
- * interleaved=1 and the weights are used as they are (docs/gguf.md). */
+ * computed here (inline tensor "rope.inv_freq") from the float32 table
+ * import_hf.c starts from too (import_common.h), then divided by the linear
+ * scaling factor or by rope_freqs.weight, which is how llama.cpp applies
+ * either. llama.cpp's Q and K rows are in its interleaved RoPE order, so the
+ * rope nodes get interleaved=1 and the weights are used as they are
+ * (docs/gguf.md). */
 #include "import_gguf.h"
 
 #include <errno.h>
@@ -30,17 +31,13 @@
 #include <string.h>
 
 #include "formats/gguf.h"
+#include "import_common.h"
 
 /* Propagates a status unchanged: leaf errors already name the file and the
  * key or tensor. */
-#define TRY(expr)                \
-  do {                           \
-    llmc_status_t try_ = (expr); \
-    if (try_) return try_;       \
-  } while (0)
+#define TRY(expr) LLMC_PROPAGATE(expr)
 
-#define REQUIRED INT64_MIN       /* meta_int default: the key must be present */
-#define MAX_CONFIG_INT (1 << 26) /* bounds sizes so that products of three fit in int64 */
+#define REQUIRED INT64_MIN /* meta_int default: the key must be present */
 
 /* The GGUF architectures this importer writes graphs for. */
 static const char *const supported_archs[] = {"llama"};
@@ -49,28 +46,14 @@ typedef struct {
   const char *path;
   llmc_gguf_t *g;
   const char *arch;       /* general.architecture, the prefix of hyper-parameter keys */
-  cJSON *tensors, *graph; /* arrays inside the document */
+  cJSON *tensors, *graph; /* the document's arrays, attached when it is complete */
   char key[128];          /* scratch: a metadata key (arch_key) */
   char name[96];          /* scratch: a tensor name (lname) */
   char id[96];            /* scratch: a node id (lid) */
 
-  /* Hyper-parameters. */
-  int64_t vocab, hidden, n_layers, heads, kv_heads, head_dim, ffn, max_ctx;
-  double eps, rope_theta;
-  const char *inv_freq; /* name of the RoPE table tensor */
+  llmc_import_hparams_t hp; /* dense: n_experts and top_k are 0 */
+  const char *inv_freq;     /* name of the RoPE table tensor */
 } importer_t;
-
-/* The compiler's policy for allocation failure (see support/arena.h):
- * there is no sensible way to go on. */
-static _Noreturn void out_of_memory(void) {
-  fprintf(stderr, "llmc: out of memory (building model.json)\n");
-  abort();
-}
-
-static cJSON *must(cJSON *j) {
-  if (!j) out_of_memory();
-  return j;
-}
 
 /* ---- metadata ---- */
 
@@ -80,7 +63,7 @@ static const char *arch_key(importer_t *im, const char *suffix) {
   return im->key;
 }
 
-/* A positive integer key (at most MAX_CONFIG_INT); dflt when absent
+/* A positive integer key (at most LLMC_IMPORT_MAX_CONFIG_INT); dflt when absent
  * (REQUIRED: an error). */
 static llmc_status_t meta_int(const importer_t *im, const char *key, int64_t dflt, int64_t *out) {
   if (!llmc_gguf_find(im->g, key)) {
@@ -89,9 +72,9 @@ static llmc_status_t meta_int(const importer_t *im, const char *key, int64_t dfl
     *out = dflt;
     return LLMC_OK;
   }
-  if (!llmc_gguf_get_int(im->g, key, out) || *out < 1 || *out > MAX_CONFIG_INT)
+  if (!llmc_gguf_get_int(im->g, key, out) || *out < 1 || *out > LLMC_IMPORT_MAX_CONFIG_INT)
     return LLMC_ERROR(INVALID_ARGUMENT, "%s: \"%s\" must be a positive integer up to %d", im->path,
-                      key, MAX_CONFIG_INT);
+                      key, LLMC_IMPORT_MAX_CONFIG_INT);
   return LLMC_OK;
 }
 
@@ -129,7 +112,7 @@ static char *meta_str(const importer_t *im, const char *key) {
   llmc_gguf_str_t s;
   if (!llmc_gguf_get_string(im->g, key, &s)) return NULL;
   char *z = malloc(s.len + 1);
-  if (!z) out_of_memory();
+  if (!z) llmc_import_out_of_memory();
   memcpy(z, s.data, s.len);
   z[s.len] = '\0';
   return z;
@@ -164,42 +147,43 @@ static llmc_status_t read_hparams(importer_t *im) {
   if (!embd)
     return LLMC_ERROR(NOT_FOUND, "%s: tensor token_embd.weight is missing (the %s graph needs it)",
                       im->path, im->arch);
-  if (embd->n_dims != 2 || embd->dims[1] > MAX_CONFIG_INT)
+  if (embd->n_dims != 2 || embd->dims[1] > LLMC_IMPORT_MAX_CONFIG_INT)
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: tensor token_embd.weight must be 2-D with at most %d rows (the "
                       "vocabulary)",
-                      im->path, MAX_CONFIG_INT);
-  TRY(meta_int(im, arch_key(im, "embedding_length"), REQUIRED, &im->hidden));
-  TRY(meta_int(im, arch_key(im, "vocab_size"), (int64_t)embd->dims[1], &im->vocab));
-  TRY(meta_int(im, arch_key(im, "block_count"), REQUIRED, &im->n_layers));
-  TRY(meta_int(im, arch_key(im, "attention.head_count"), REQUIRED, &im->heads));
-  TRY(meta_int(im, arch_key(im, "attention.head_count_kv"), im->heads, &im->kv_heads));
-  TRY(meta_int(im, arch_key(im, "feed_forward_length"), REQUIRED, &im->ffn));
-  TRY(meta_int(im, arch_key(im, "context_length"), REQUIRED, &im->max_ctx));
-  TRY(meta_num(im, arch_key(im, "attention.layer_norm_rms_epsilon"), NAN, &im->eps));
+                      im->path, LLMC_IMPORT_MAX_CONFIG_INT);
+  TRY(meta_int(im, arch_key(im, "embedding_length"), REQUIRED, &im->hp.hidden));
+  TRY(meta_int(im, arch_key(im, "vocab_size"), (int64_t)embd->dims[1], &im->hp.vocab));
+  TRY(meta_int(im, arch_key(im, "block_count"), REQUIRED, &im->hp.n_layers));
+  TRY(meta_int(im, arch_key(im, "attention.head_count"), REQUIRED, &im->hp.heads));
+  TRY(meta_int(im, arch_key(im, "attention.head_count_kv"), im->hp.heads, &im->hp.kv_heads));
+  TRY(meta_int(im, arch_key(im, "feed_forward_length"), REQUIRED, &im->hp.ffn));
+  TRY(meta_int(im, arch_key(im, "context_length"), REQUIRED, &im->hp.max_ctx));
+  TRY(meta_num(im, arch_key(im, "attention.layer_norm_rms_epsilon"), NAN, &im->hp.eps));
   int64_t experts = 0; /* dense models have no key, or 0 */
   if (llmc_gguf_get_int(im->g, arch_key(im, "expert_count"), &experts) && experts > 0)
     return LLMC_ERROR(UNIMPLEMENTED, "%s: %s: mixture-of-experts GGUF models are not supported yet",
                       im->path, arch_key(im, "expert_count"));
-  if (im->heads % im->kv_heads)
+  if (im->hp.heads % im->hp.kv_heads)
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: attention.head_count (%lld) is not a multiple of attention.head_count_kv "
                       "(%lld)",
-                      im->path, (long long)im->heads, (long long)im->kv_heads);
-  if (im->hidden % im->heads && !llmc_gguf_find(im->g, arch_key(im, "attention.key_length")))
+                      im->path, (long long)im->hp.heads, (long long)im->hp.kv_heads);
+  if (im->hp.hidden % im->hp.heads && !llmc_gguf_find(im->g, arch_key(im, "attention.key_length")))
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: embedding_length (%lld) is not a multiple of attention.head_count "
                       "(%lld) and there is no attention.key_length",
-                      im->path, (long long)im->hidden, (long long)im->heads);
-  TRY(meta_int(im, arch_key(im, "attention.key_length"), im->hidden / im->heads, &im->head_dim));
+                      im->path, (long long)im->hp.hidden, (long long)im->hp.heads);
+  TRY(meta_int(im, arch_key(im, "attention.key_length"), im->hp.hidden / im->hp.heads,
+               &im->hp.head_dim));
   int64_t v_dim, rot;
-  TRY(meta_int(im, arch_key(im, "attention.value_length"), im->head_dim, &v_dim));
-  TRY(meta_int(im, arch_key(im, "rope.dimension_count"), im->head_dim, &rot));
-  if (v_dim != im->head_dim || rot != im->head_dim || im->head_dim % 2)
+  TRY(meta_int(im, arch_key(im, "attention.value_length"), im->hp.head_dim, &v_dim));
+  TRY(meta_int(im, arch_key(im, "rope.dimension_count"), im->hp.head_dim, &rot));
+  if (v_dim != im->hp.head_dim || rot != im->hp.head_dim || im->hp.head_dim % 2)
     return LLMC_ERROR(UNIMPLEMENTED,
                       "%s: key_length %lld, value_length %lld and rope.dimension_count %lld: llmc "
                       "reads llama models whose RoPE covers the whole (even) head",
-                      im->path, (long long)im->head_dim, (long long)v_dim, (long long)rot);
+                      im->path, (long long)im->hp.head_dim, (long long)v_dim, (long long)rot);
   return LLMC_OK;
 }
 
@@ -219,14 +203,6 @@ static const char *dtype_of(uint32_t ggml_type) {
   }
 }
 
-/* "[a,b]" of rank values. */
-static void shape_format(char *buf, size_t size, int rank, const int64_t *shape) {
-  size_t n = (size_t)snprintf(buf, size, "[");
-  for (int d = 0; d < rank && n < size; d++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? "," : "", (long long)shape[d]);
-  if (n < size) snprintf(buf + n, size - n, "]");
-}
-
 /* Adds GGUF tensor `name` to the document's tensor list after checking it
  * exists with shape expect[rank] (outermost first, i.e. its ggml dims
  * reversed) and a type llmc computes with. *out is the entry. */
@@ -242,8 +218,8 @@ static llmc_status_t use_tensor(importer_t *im, const char *name, int rank, cons
   for (int d = 0; d < rank && same; d++) same = got[d] == expect[d];
   if (!same) {
     char want[96], have[96];
-    shape_format(want, sizeof want, rank, expect);
-    shape_format(have, sizeof have, (int)t->n_dims, got);
+    llmc_import_shape_format(want, sizeof want, rank, expect);
+    llmc_import_shape_format(have, sizeof have, (int)t->n_dims, got);
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: tensor %s has shape %s (ggml dims reversed), expected %s from the "
                       "metadata",
@@ -257,14 +233,14 @@ static llmc_status_t use_tensor(importer_t *im, const char *name, int rank, cons
                       "q4_K, q6_K)",
                       im->path, name, type_name ? type_name : "unknown");
   }
-  cJSON *e = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(e, "name", name));
-  must(cJSON_AddStringToObject(e, "dtype", dtype));
-  cJSON *shape = must(cJSON_AddArrayToObject(e, "shape"));
+  cJSON *e = llmc_import_must(cJSON_CreateObject());
+  llmc_import_must(cJSON_AddStringToObject(e, "name", name));
+  llmc_import_must(cJSON_AddStringToObject(e, "dtype", dtype));
+  cJSON *shape = llmc_import_must(cJSON_AddArrayToObject(e, "shape"));
   for (int d = 0; d < rank; d++)
-    cJSON_AddItemToArray(shape, must(cJSON_CreateNumber((double)expect[d])));
-  must(cJSON_AddNumberToObject(e, "file", 0));
-  must(cJSON_AddNumberToObject(e, "offset", (double)t->offset));
+    cJSON_AddItemToArray(shape, llmc_import_must(cJSON_CreateNumber((double)expect[d])));
+  llmc_import_must(cJSON_AddNumberToObject(e, "file", 0));
+  llmc_import_must(cJSON_AddNumberToObject(e, "offset", (double)t->offset));
   cJSON_AddItemToArray(im->tensors, e);
   *out = e;
   return LLMC_OK;
@@ -292,10 +268,11 @@ static const char *lname(importer_t *im, int layer, const char *what) {
 /* ---- RoPE ---- */
 
 /* The RoPE inverse frequencies as the inline tensor "rope.inv_freq":
- * base^(-2i/hd) in import_hf.c's float32 steps, divided by the linear
- * scaling factor or by rope_freqs.weight when the file has either. */
+ * base^(-2i/hd) in import_hf.c's float32 steps (llmc_import_rope_inv_freq),
+ * divided by the linear scaling factor or by rope_freqs.weight when the file
+ * has either. */
 static llmc_status_t rope_table(importer_t *im) {
-  TRY(meta_num(im, arch_key(im, "rope.freq_base"), 10000.0, &im->rope_theta));
+  TRY(meta_num(im, arch_key(im, "rope.freq_base"), 10000.0, &im->hp.rope_theta));
   double linear = 1.0;
   char *type = meta_str(im, arch_key(im, "rope.scaling.type"));
   llmc_status_t s = LLMC_OK;
@@ -309,7 +286,7 @@ static llmc_status_t rope_table(importer_t *im) {
   free(type);
   TRY(s);
 
-  const int64_t rot = im->head_dim, n = rot / 2;
+  const int64_t rot = im->hp.head_dim, n = rot / 2;
   const uint8_t *factors = NULL; /* [n] float32, little-endian like the host */
   const llmc_gguf_tensor_t *ft = llmc_gguf_find_tensor(im->g, "rope_freqs.weight");
   if (ft) {
@@ -318,31 +295,24 @@ static llmc_status_t rope_table(importer_t *im) {
                         im->path, (long long)n);
     TRY(llmc_gguf_tensor_data(im->g, ft, &factors));
   }
-  cJSON *data = must(cJSON_CreateArray());
+  float *inv = malloc(sizeof *inv * (size_t)n);
+  if (!inv) llmc_import_out_of_memory();
+  llmc_import_rope_inv_freq(im->hp.rope_theta, rot, inv);
   for (int64_t i = 0; i < n; i++) {
-    float e = (float)(2 * i) / (float)rot;
-    float inv = 1.0f / (float)pow((double)(float)im->rope_theta, (double)e);
-    inv /= (float)linear;
+    inv[i] /= (float)linear;
     if (factors) {
       float f;
       memcpy(&f, factors + 4 * i, sizeof f);
       if (!(f > 0) || !isfinite(f)) {
-        cJSON_Delete(data);
+        free(inv);
         return LLMC_ERROR(INVALID_ARGUMENT, "%s: rope_freqs.weight[%lld] = %g is not positive",
                           im->path, (long long)i, (double)f);
       }
-      inv /= f;
+      inv[i] /= f;
     }
-    cJSON_AddItemToArray(data, must(cJSON_CreateNumber(inv)));
   }
-  cJSON *t = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(t, "name", "rope.inv_freq"));
-  must(cJSON_AddStringToObject(t, "dtype", "f32"));
-  cJSON *shape = must(cJSON_AddArrayToObject(t, "shape"));
-  cJSON_AddItemToArray(shape, must(cJSON_CreateNumber((double)n)));
-  cJSON_AddItemToObject(t, "data", data);
-  cJSON_AddItemToArray(im->tensors, t);
-  im->inv_freq = name_of(t);
+  im->inv_freq = llmc_import_rope_tensor_add(im->tensors, inv, n);
+  free(inv);
   return LLMC_OK;
 }
 
@@ -354,24 +324,13 @@ static const char *lid(importer_t *im, int layer, const char *what) {
   return im->id;
 }
 
-/* Appends {"id", "op", "args"} to the graph and returns the node's id (a
- * copy the document owns). id and args are copied. */
+/* Appends a node to the graph (llmc_import_node_add) and returns its id (a
+ * copy the document owns); *out_node, unless NULL, is the node. */
 static const char *emit(importer_t *im, const char *id, const char *op, int n_args,
                         const char *const *args, cJSON **out_node) {
-  cJSON *n = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(n, "id", id));
-  must(cJSON_AddStringToObject(n, "op", op));
-  if (n_args) cJSON_AddItemToObject(n, "args", must(cJSON_CreateStringArray(args, n_args)));
-  cJSON_AddItemToArray(im->graph, n);
+  cJSON *n = llmc_import_node_add(im->graph, id, op, n_args, args);
   if (out_node) *out_node = n;
-  return cJSON_GetObjectItemCaseSensitive(n, "id")->valuestring;
-}
-
-/* Adds numeric attribute key = v to node n. */
-static void attr(cJSON *n, const char *key, double v) {
-  cJSON *a = cJSON_GetObjectItemCaseSensitive(n, "attrs");
-  if (!a) a = must(cJSON_AddObjectToObject(n, "attrs"));
-  must(cJSON_AddNumberToObject(a, key, v));
+  return llmc_import_node_id(n);
 }
 
 static const char *op2(importer_t *im, const char *id, const char *op, const char *a,
@@ -386,7 +345,7 @@ static llmc_status_t rms_norm(importer_t *im, const char *id, const char *x, con
   cJSON *node;
   TRY(weight(im, wname, n, 0, &w));
   *out = emit(im, id, "rms_norm", 2, (const char *[]){x, w}, &node);
-  attr(node, "eps", im->eps);
+  llmc_import_attr_num(node, "eps", im->hp.eps);
   return LLMC_OK;
 }
 
@@ -403,7 +362,7 @@ static llmc_status_t linear(importer_t *im, int layer, const char *node, const c
 /* ---- one decoder layer ---- */
 
 static llmc_status_t attention_block(importer_t *im, int layer, const char *h, const char **out) {
-  const int64_t D = im->hidden, hd = im->head_dim, H = im->heads, KV = im->kv_heads;
+  const int64_t D = im->hp.hidden, hd = im->hp.head_dim, H = im->hp.heads, KV = im->hp.kv_heads;
   const char *q, *k, *v;
   cJSON *n;
   TRY(linear(im, layer, "q", "attn_q", h, H * hd, D, &q));
@@ -411,45 +370,47 @@ static llmc_status_t attention_block(importer_t *im, int layer, const char *h, c
   TRY(linear(im, layer, "v", "attn_v", h, KV * hd, D, &v));
   q = emit(im, lid(im, layer, "q_rope"), "rope", 3, (const char *[]){q, "positions", im->inv_freq},
            &n);
-  attr(n, "heads", (double)H);
-  attr(n, "head_dim", (double)hd);
-  attr(n, "interleaved", 1);
+  llmc_import_attr_num(n, "heads", (double)H);
+  llmc_import_attr_num(n, "head_dim", (double)hd);
+  llmc_import_attr_num(n, "interleaved", 1);
   k = emit(im, lid(im, layer, "k_rope"), "rope", 3, (const char *[]){k, "positions", im->inv_freq},
            &n);
-  attr(n, "heads", (double)KV);
-  attr(n, "head_dim", (double)hd);
-  attr(n, "interleaved", 1);
+  llmc_import_attr_num(n, "heads", (double)KV);
+  llmc_import_attr_num(n, "head_dim", (double)hd);
+  llmc_import_attr_num(n, "interleaved", 1);
   const char *kv = emit(im, lid(im, layer, "kv"), "kv_store", 2, (const char *[]){k, v}, &n);
-  attr(n, "layer", layer);
+  llmc_import_attr_num(n, "layer", layer);
   const char *a = emit(im, lid(im, layer, "attn"), "attention", 2, (const char *[]){q, kv}, &n);
-  attr(n, "layer", layer);
-  attr(n, "heads", (double)H);
-  attr(n, "kv_heads", (double)KV);
-  attr(n, "head_dim", (double)hd);
-  attr(n, "scale", 1.0 / sqrt((double)hd));
-  attr(n, "softcap", 0);
-  attr(n, "window", 0);
+  llmc_import_attr_num(n, "layer", layer);
+  llmc_import_attr_num(n, "heads", (double)H);
+  llmc_import_attr_num(n, "kv_heads", (double)KV);
+  llmc_import_attr_num(n, "head_dim", (double)hd);
+  llmc_import_attr_num(n, "scale", 1.0 / sqrt((double)hd));
+  llmc_import_attr_num(n, "softcap", 0);
+  llmc_import_attr_num(n, "window", 0);
   return linear(im, layer, "o", "attn_output", a, D, H * hd, out);
 }
 
 static llmc_status_t mlp_block(importer_t *im, int layer, const char *h, const char **out) {
-  const int64_t D = im->hidden, F = im->ffn;
+  const int64_t D = im->hp.hidden, F = im->hp.ffn;
   const char *g, *u;
   cJSON *n;
   TRY(linear(im, layer, "gate", "ffn_gate", h, F, D, &g));
   TRY(linear(im, layer, "up", "ffn_up", h, F, D, &u));
   const char *m = emit(im, lid(im, layer, "glu"), "glu", 2, (const char *[]){g, u}, &n);
-  must(cJSON_AddStringToObject(must(cJSON_AddObjectToObject(n, "attrs")), "act", "silu"));
+  llmc_import_attr_str(n, "act", "silu");
   return linear(im, layer, "down", "ffn_down", m, D, F, out);
 }
 
 /* One decoder layer; *x is the residual stream, in and out. */
 static llmc_status_t decoder_layer(importer_t *im, int layer, const char **x) {
   const char *h, *o, *d;
-  TRY(rms_norm(im, lid(im, layer, "attn_norm"), *x, lname(im, layer, "attn_norm"), im->hidden, &h));
+  TRY(rms_norm(im, lid(im, layer, "attn_norm"), *x, lname(im, layer, "attn_norm"), im->hp.hidden,
+               &h));
   TRY(attention_block(im, layer, h, &o));
   *x = op2(im, lid(im, layer, "attn_res"), "add", *x, o);
-  TRY(rms_norm(im, lid(im, layer, "ffn_norm"), *x, lname(im, layer, "ffn_norm"), im->hidden, &h));
+  TRY(rms_norm(im, lid(im, layer, "ffn_norm"), *x, lname(im, layer, "ffn_norm"), im->hp.hidden,
+               &h));
   TRY(mlp_block(im, layer, h, &d));
   *x = op2(im, lid(im, layer, "ffn_res"), "add", *x, d);
   return LLMC_OK;
@@ -459,14 +420,14 @@ static llmc_status_t decoder_layer(importer_t *im, int layer, const char **x) {
 
 static llmc_status_t build_graph(importer_t *im) {
   const char *embed, *x, *head;
-  TRY(weight(im, "token_embd.weight", im->vocab, im->hidden, &embed));
+  TRY(weight(im, "token_embd.weight", im->hp.vocab, im->hp.hidden, &embed));
   emit(im, "tokens", "tokens", 0, NULL, NULL);
   emit(im, "positions", "positions", 0, NULL, NULL);
   x = emit(im, "embed", "embed", 2, (const char *[]){embed, "tokens"}, NULL);
-  for (int layer = 0; layer < im->n_layers; layer++) TRY(decoder_layer(im, layer, &x));
-  TRY(rms_norm(im, "final_norm", x, "output_norm.weight", im->hidden, &x));
+  for (int layer = 0; layer < im->hp.n_layers; layer++) TRY(decoder_layer(im, layer, &x));
+  TRY(rms_norm(im, "final_norm", x, "output_norm.weight", im->hp.hidden, &x));
   if (llmc_gguf_find_tensor(im->g, "output.weight"))
-    TRY(weight(im, "output.weight", im->vocab, im->hidden, &head));
+    TRY(weight(im, "output.weight", im->hp.vocab, im->hp.hidden, &head));
   else
     head = embed; /* llama.cpp: no output.weight means tied embeddings */
   x = op2(im, "logits", "matmul", x, head);
@@ -478,73 +439,38 @@ static llmc_status_t build_graph(importer_t *im) {
 /* A token id key as a JSON number, or null when absent. */
 static cJSON *token_id(const importer_t *im, const char *key) {
   int64_t v;
-  if (!llmc_gguf_get_int(im->g, key, &v)) return must(cJSON_CreateNull());
-  return must(cJSON_CreateNumber((double)v));
+  if (!llmc_gguf_get_int(im->g, key, &v)) return llmc_import_must(cJSON_CreateNull());
+  return llmc_import_must(cJSON_CreateNumber((double)v));
 }
 
 static llmc_status_t build_config(importer_t *im, cJSON *doc) {
   const llmc_gguf_kv_t *tokens = llmc_gguf_find(im->g, "tokenizer.ggml.tokens");
-  if (tokens && (uint64_t)im->vocab != tokens->n)
+  if (tokens && (uint64_t)im->hp.vocab != tokens->n)
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: the vocabulary has %lld entries but tokenizer.ggml.tokens lists %llu",
-                      im->path, (long long)im->vocab, (unsigned long long)tokens->n);
-  cJSON *c = must(cJSON_AddObjectToObject(doc, "config"));
-  must(cJSON_AddNumberToObject(c, "vocab_size", (double)im->vocab));
-  must(cJSON_AddNumberToObject(c, "hidden_size", (double)im->hidden));
-  must(cJSON_AddNumberToObject(c, "n_layers", (double)im->n_layers));
-  must(cJSON_AddNumberToObject(c, "n_heads", (double)im->heads));
-  must(cJSON_AddNumberToObject(c, "n_kv_heads", (double)im->kv_heads));
-  must(cJSON_AddNumberToObject(c, "head_dim", (double)im->head_dim));
-  must(cJSON_AddNumberToObject(c, "intermediate_size", (double)im->ffn));
-  must(cJSON_AddNumberToObject(c, "max_context", (double)im->max_ctx));
-  must(cJSON_AddNumberToObject(c, "rms_norm_eps", im->eps));
-  must(cJSON_AddNumberToObject(c, "rope_theta", im->rope_theta));
+                      im->path, (long long)im->hp.vocab, (unsigned long long)tokens->n);
+  cJSON *c = llmc_import_config_add(doc, &im->hp);
   cJSON_AddItemToObject(c, "bos_token_id", token_id(im, "tokenizer.ggml.bos_token_id"));
   cJSON_AddItemToObject(c, "eos_token_id", token_id(im, "tokenizer.ggml.eos_token_id"));
   char *tmpl = meta_str(im, "tokenizer.chat_template");
-  if (tmpl) must(cJSON_AddStringToObject(c, "chat_template", tmpl));
+  if (tmpl) llmc_import_must(cJSON_AddStringToObject(c, "chat_template", tmpl));
   free(tmpl);
   return LLMC_OK;
-}
-
-/* The path of `target` relative to the directory base_real (a realpath), or
- * target's absolute path when base_real is NULL. malloc'ed; NULL if target
- * cannot be resolved. */
-static char *relative_path(const char *base_real, const char *target) {
-  char *t = realpath(target, NULL);
-  if (!t || !base_real) return t;
-  size_t nb = strlen(base_real);
-  size_t common = 0; /* length of the shared directory prefix, with its '/' */
-  size_t i = 0;
-  for (; i < nb && base_real[i] == t[i]; i++)
-    if (t[i] == '/') common = i + 1;
-  if (i == nb && t[i] == '/') common = i + 1;
-  int ups = nb > common; /* the last component of base has no trailing '/' */
-  for (size_t j = common; j < nb; j++) ups += base_real[j] == '/';
-  size_t n = (size_t)ups * 3 + strlen(t + common) + 1;
-  char *rel = malloc(n);
-  if (rel) {
-    rel[0] = '\0';
-    for (int u = 0; u < ups; u++) strcat(rel, "../");
-    strcat(rel, t + common);
-  }
-  free(t);
-  return rel;
 }
 
 /* weight_files (the GGUF file itself) and tokenizer (the same file). */
 static llmc_status_t build_files(importer_t *im, cJSON *doc, const char *path_base) {
   char *base = path_base ? realpath(path_base, NULL) : NULL;
-  char *rel = relative_path(base, im->path);
+  char *rel = llmc_import_relative_path(base, im->path);
   int err = errno;
   free(base);
   if (!rel) return LLMC_ERROR(IO, "%s: %s", im->path, strerror(err));
-  cJSON *tok = must(cJSON_AddObjectToObject(doc, "tokenizer"));
-  must(cJSON_AddStringToObject(tok, "gguf", rel));
-  cJSON *file = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(file, "path", rel));
-  must(cJSON_AddStringToObject(file, "format", "gguf"));
-  cJSON_AddItemToArray(must(cJSON_AddArrayToObject(doc, "weight_files")), file);
+  cJSON *tok = llmc_import_must(cJSON_AddObjectToObject(doc, "tokenizer"));
+  llmc_import_must(cJSON_AddStringToObject(tok, "gguf", rel));
+  cJSON *file = llmc_import_must(cJSON_CreateObject());
+  llmc_import_must(cJSON_AddStringToObject(file, "path", rel));
+  llmc_import_must(cJSON_AddStringToObject(file, "format", "gguf"));
+  cJSON_AddItemToArray(llmc_import_must(cJSON_AddArrayToObject(doc, "weight_files")), file);
   free(rel);
   return LLMC_OK;
 }
@@ -553,34 +479,17 @@ static llmc_status_t import(importer_t *im, const char *path_base, cJSON *doc) {
   TRY(llmc_gguf_open(im->path, &im->g));
   TRY(find_arch(im));
   TRY(read_hparams(im));
-  must(cJSON_AddStringToObject(doc, "format", "llmc-model"));
-  must(cJSON_AddNumberToObject(doc, "version", 1));
-  must(cJSON_AddStringToObject(doc, "architecture", im->arch));
-  im->tensors = must(cJSON_CreateArray());
-  im->graph = must(cJSON_CreateArray());
+  llmc_import_doc_begin(doc, im->arch, &im->tensors, &im->graph);
   TRY(rope_table(im));
   TRY(build_config(im, doc));
   TRY(build_files(im, doc, path_base));
-  cJSON_AddItemToObject(doc, "tensors", im->tensors);
-  cJSON_AddItemToObject(doc, "graph", im->graph);
   return build_graph(im);
 }
 
 llmc_status_t llmc_import_gguf(const char *path, const char *path_base, cJSON **out_doc) {
-  *out_doc = NULL;
   importer_t im = {.path = path};
-  cJSON *doc = must(cJSON_CreateObject());
+  cJSON *doc = llmc_import_must(cJSON_CreateObject());
   llmc_status_t s = import(&im, path_base, doc);
-  /* Until they are attached to doc, the arrays are im's. */
-  if (!cJSON_GetObjectItemCaseSensitive(doc, "tensors")) {
-    cJSON_Delete(im.tensors);
-    cJSON_Delete(im.graph);
-  }
   llmc_gguf_close(im.g);
-  if (s) {
-    cJSON_Delete(doc);
-    return s;
-  }
-  *out_doc = doc;
-  return LLMC_OK;
+  return llmc_import_doc_finish(s, doc, im.tensors, im.graph, out_doc);
 }

@@ -13,7 +13,9 @@
  * "lm_head.weight") or the importer's own ("rope.inv_freq"). Strings handed
  * between helpers are either owned by the document or live in the
  * importer's two scratch buffers (one for tensor names, one for node ids),
- * whose contents the helpers copy before reusing them. */
+ * whose contents the helpers copy before reusing them. What this file writes
+ * exactly as import_gguf.c does (nodes, config, the RoPE base table, the
+ * document's frame) comes from import_common.h. */
 #include "import_hf.h"
 
 #include <errno.h>
@@ -28,19 +30,15 @@
 #include <unistd.h>
 
 #include "formats/safetensors.h"
+#include "import_common.h"
 #include "support/file.h"
 
 /* Propagates a status unchanged: leaf errors already name the file and the
  * key or tensor, and another layer of context would only repeat them. */
-#define TRY(expr)                \
-  do {                           \
-    llmc_status_t try_ = (expr); \
-    if (try_) return try_;       \
-  } while (0)
+#define TRY(expr) LLMC_PROPAGATE(expr)
 
-#define REQUIRED INT64_MIN       /* cfg_int default: the key must be present */
-#define MAX_CONFIG_INT (1 << 26) /* bounds sizes so that products of three fit in int64 */
-#define MAX_CONCAT_ARGS 16       /* ops.def: concat takes 1..16 arguments */
+#define REQUIRED INT64_MIN /* cfg_int default: the key must be present */
+#define MAX_CONCAT_ARGS 16 /* ops.def: concat takes 1..16 arguments */
 
 /* What distinguishes one supported family from Llama. */
 typedef struct {
@@ -72,28 +70,15 @@ typedef struct {
   cJSON *cfg;        /* parsed config.json */
   const arch_t *arch;
   llmc_safetensors_t *st;
-  cJSON *tensors, *graph; /* arrays inside the document */
+  cJSON *tensors, *graph; /* the document's arrays, attached when it is complete */
   char name[256];         /* scratch: a tensor name (lname) */
   char id[96];            /* scratch: a node id (lid) */
 
-  /* Hyper-parameters. */
-  int64_t vocab, hidden, n_layers, heads, kv_heads, head_dim, ffn, max_ctx;
-  int64_t n_experts, top_k; /* Mixtral only */
-  double eps, rope_theta;
+  llmc_import_hparams_t hp; /* n_experts and top_k: Mixtral only */
   bool attn_bias, mlp_bias; /* config attention_bias / mlp_bias */
   const char *act;          /* "silu" or "gelu_tanh" */
   const char *inv_freq;     /* name of the RoPE table tensor */
 } importer_t;
-
-/* The compiler's policy for allocation failure (see support/arena.h):
- * there is no sensible way to go on. */
-static cJSON *must(cJSON *j) {
-  if (!j) {
-    fprintf(stderr, "llmc: out of memory (building model.json)\n");
-    abort();
-  }
-  return j;
-}
 
 /* ---- files ---- */
 
@@ -129,34 +114,9 @@ static llmc_status_t read_json(const char *path, cJSON **out) {
   return LLMC_OK;
 }
 
-/* The path of `target` relative to the directory base_real (a realpath), or
- * target's absolute path when base_real is NULL. malloc'ed; NULL if target
- * cannot be resolved. */
-static char *relative_path(const char *base_real, const char *target) {
-  char *t = realpath(target, NULL);
-  if (!t || !base_real) return t;
-  size_t nb = strlen(base_real);
-  size_t common = 0; /* length of the shared directory prefix, with its '/' */
-  size_t i = 0;
-  for (; i < nb && base_real[i] == t[i]; i++)
-    if (t[i] == '/') common = i + 1;
-  if (i == nb && t[i] == '/') common = i + 1;
-  int ups = nb > common; /* the last component of base has no trailing '/' */
-  for (size_t j = common; j < nb; j++) ups += base_real[j] == '/';
-  size_t n = (size_t)ups * 3 + strlen(t + common) + 1;
-  char *rel = malloc(n);
-  if (rel) {
-    rel[0] = '\0';
-    for (int u = 0; u < ups; u++) strcat(rel, "../");
-    strcat(rel, t + common);
-  }
-  free(t);
-  return rel;
-}
-
 /* ---- config.json ---- */
 
-/* A positive integer key (at most MAX_CONFIG_INT); dflt when absent or
+/* A positive integer key (at most LLMC_IMPORT_MAX_CONFIG_INT); dflt when absent or
  * null (REQUIRED: an error). */
 static llmc_status_t cfg_int(const importer_t *im, const char *key, int64_t dflt, int64_t *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(im->cfg, key);
@@ -167,9 +127,9 @@ static llmc_status_t cfg_int(const importer_t *im, const char *key, int64_t dflt
     return LLMC_OK;
   }
   if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
-      v->valuedouble > MAX_CONFIG_INT)
+      v->valuedouble > LLMC_IMPORT_MAX_CONFIG_INT)
     return LLMC_ERROR(INVALID_ARGUMENT, "%s: \"%s\" must be a positive integer up to %d",
-                      im->config_path, key, MAX_CONFIG_INT);
+                      im->config_path, key, LLMC_IMPORT_MAX_CONFIG_INT);
   *out = (int64_t)v->valuedouble;
   return LLMC_OK;
 }
@@ -245,36 +205,36 @@ static llmc_status_t act_from(const importer_t *im, const char *key, const char 
 }
 
 static llmc_status_t read_hparams(importer_t *im) {
-  TRY(cfg_int(im, "vocab_size", REQUIRED, &im->vocab));
-  TRY(cfg_int(im, "hidden_size", REQUIRED, &im->hidden));
-  TRY(cfg_int(im, "num_hidden_layers", REQUIRED, &im->n_layers));
-  TRY(cfg_int(im, "num_attention_heads", REQUIRED, &im->heads));
-  TRY(cfg_int(im, "num_key_value_heads", im->heads, &im->kv_heads));
-  TRY(cfg_int(im, "intermediate_size", REQUIRED, &im->ffn));
-  TRY(cfg_int(im, "max_position_embeddings", REQUIRED, &im->max_ctx));
-  TRY(cfg_num(im, im->cfg, "", "rms_norm_eps", NAN, &im->eps));
-  if (!(im->eps > 0))
+  TRY(cfg_int(im, "vocab_size", REQUIRED, &im->hp.vocab));
+  TRY(cfg_int(im, "hidden_size", REQUIRED, &im->hp.hidden));
+  TRY(cfg_int(im, "num_hidden_layers", REQUIRED, &im->hp.n_layers));
+  TRY(cfg_int(im, "num_attention_heads", REQUIRED, &im->hp.heads));
+  TRY(cfg_int(im, "num_key_value_heads", im->hp.heads, &im->hp.kv_heads));
+  TRY(cfg_int(im, "intermediate_size", REQUIRED, &im->hp.ffn));
+  TRY(cfg_int(im, "max_position_embeddings", REQUIRED, &im->hp.max_ctx));
+  TRY(cfg_num(im, im->cfg, "", "rms_norm_eps", NAN, &im->hp.eps));
+  if (!(im->hp.eps > 0))
     return LLMC_ERROR(INVALID_ARGUMENT, "%s: \"rms_norm_eps\" must be positive", im->config_path);
-  if (im->heads % im->kv_heads)
+  if (im->hp.heads % im->hp.kv_heads)
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: num_attention_heads (%lld) is not a multiple of num_key_value_heads "
                       "(%lld)",
-                      im->config_path, (long long)im->heads, (long long)im->kv_heads);
-  if (im->hidden % im->heads &&
+                      im->config_path, (long long)im->hp.heads, (long long)im->hp.kv_heads);
+  if (im->hp.hidden % im->hp.heads &&
       !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(im->cfg, "head_dim")))
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: hidden_size (%lld) is not a multiple of num_attention_heads (%lld) "
                       "and there is no \"head_dim\"",
-                      im->config_path, (long long)im->hidden, (long long)im->heads);
-  TRY(cfg_int(im, "head_dim", im->hidden / im->heads, &im->head_dim));
+                      im->config_path, (long long)im->hp.hidden, (long long)im->hp.heads);
+  TRY(cfg_int(im, "head_dim", im->hp.hidden / im->hp.heads, &im->hp.head_dim));
   im->attn_bias = im->arch->qkv_bias || cfg_bool(im->cfg, "attention_bias", false);
   im->mlp_bias = cfg_bool(im->cfg, "mlp_bias", false);
   if (im->arch->moe) {
-    TRY(cfg_int(im, "num_local_experts", REQUIRED, &im->n_experts));
-    TRY(cfg_int(im, "num_experts_per_tok", REQUIRED, &im->top_k));
-    if (im->top_k > im->n_experts)
+    TRY(cfg_int(im, "num_local_experts", REQUIRED, &im->hp.n_experts));
+    TRY(cfg_int(im, "num_experts_per_tok", REQUIRED, &im->hp.top_k));
+    if (im->hp.top_k > im->hp.n_experts)
       return LLMC_ERROR(INVALID_ARGUMENT, "%s: num_experts_per_tok %lld > num_local_experts %lld",
-                        im->config_path, (long long)im->top_k, (long long)im->n_experts);
+                        im->config_path, (long long)im->hp.top_k, (long long)im->hp.n_experts);
   }
   /* Gemma's default (HF's GemmaConfig) is the tanh GELU, whatever
    * hidden_act says; the others default to SiLU. */
@@ -313,26 +273,23 @@ static llmc_status_t rope_table(importer_t *im) {
   TRY(cfg_num(im, p, where, "rope_theta", theta, &theta));
   TRY(cfg_num(im, im->cfg, "", "partial_rotary_factor", 1.0, &partial));
   TRY(cfg_num(im, p, where, "partial_rotary_factor", partial, &partial));
-  im->rope_theta = theta;
+  im->hp.rope_theta = theta;
   /* HF: int(head_dim * partial_rotary_factor). */
-  int64_t rot = partial > 0 && partial <= 1 ? (int64_t)((double)im->head_dim * partial) : 0;
+  int64_t rot = partial > 0 && partial <= 1 ? (int64_t)((double)im->hp.head_dim * partial) : 0;
   if (!(theta > 0) || rot < 2 || rot % 2)
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: rope_theta %g with partial_rotary_factor %g and head_dim %lld give no "
                       "valid rotary dimension",
-                      im->config_path, theta, partial, (long long)im->head_dim);
+                      im->config_path, theta, partial, (long long)im->hp.head_dim);
   const char *type = p ? cfg_str(p, "rope_type") : NULL;
   if (p && !type) type = cfg_str(p, "type");
   if (!type) type = "default";
 
-  /* HF: 1 / base ** (arange(0, rot, 2).float() / rot), all in float32. */
+  /* The default table in HF's float32 steps, then rope_type's rescaling. */
   int64_t n = rot / 2;
   float *inv = malloc(sizeof *inv * (size_t)n);
   if (!inv) return LLMC_ERROR(OUT_OF_MEMORY, "rope table");
-  for (int64_t i = 0; i < n; i++) {
-    float e = (float)(2 * i) / (float)rot;
-    inv[i] = 1.0f / (float)pow((double)(float)theta, (double)e);
-  }
+  llmc_import_rope_inv_freq(theta, rot, inv);
   llmc_status_t s = LLMC_OK;
   if (strcmp(type, "linear") == 0) {
     double factor;
@@ -365,27 +322,12 @@ static llmc_status_t rope_table(importer_t *im) {
     free(inv);
     return s;
   }
-  cJSON *t = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(t, "name", "rope.inv_freq"));
-  must(cJSON_AddStringToObject(t, "dtype", "f32"));
-  cJSON *shape = must(cJSON_AddArrayToObject(t, "shape"));
-  cJSON_AddItemToArray(shape, must(cJSON_CreateNumber((double)n)));
-  cJSON *data = must(cJSON_AddArrayToObject(t, "data"));
-  for (int64_t i = 0; i < n; i++) cJSON_AddItemToArray(data, must(cJSON_CreateNumber(inv[i])));
+  im->inv_freq = llmc_import_rope_tensor_add(im->tensors, inv, n);
   free(inv);
-  cJSON_AddItemToArray(im->tensors, t);
-  im->inv_freq = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
   return LLMC_OK;
 }
 
 /* ---- tensors ---- */
-
-static void shape_format(char *buf, size_t size, int rank, const int64_t *shape) {
-  size_t n = (size_t)snprintf(buf, size, "[");
-  for (int d = 0; d < rank && n < size; d++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? "," : "", (long long)shape[d]);
-  if (n < size) snprintf(buf + n, size - n, "]");
-}
 
 /* Adds checkpoint tensor `name` to the document's tensor list after checking
  * it exists with shape expect[rank] and a dtype llmc reads. With flatten,
@@ -401,25 +343,25 @@ static llmc_status_t use_tensor(importer_t *im, const char *name, int rank, cons
   for (int d = 0; d < rank && same; d++) same = t->shape[d] == expect[d];
   if (!same) {
     char want[96], got[96];
-    shape_format(want, sizeof want, rank, expect);
-    shape_format(got, sizeof got, t->rank, t->shape);
+    llmc_import_shape_format(want, sizeof want, rank, expect);
+    llmc_import_shape_format(got, sizeof got, t->rank, t->shape);
     return LLMC_ERROR(INVALID_ARGUMENT, "%s: tensor %s has shape %s, expected %s (from %s)",
                       im->st->files[t->file], name, got, want, im->config_path);
   }
   if (!t->dtype)
     return LLMC_ERROR(UNIMPLEMENTED, "%s: tensor %s has dtype %s (llmc reads F32, F16, BF16)",
                       im->st->files[t->file], name, t->st_dtype);
-  cJSON *e = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(e, "name", name));
-  must(cJSON_AddStringToObject(e, "dtype", t->dtype));
-  cJSON *shape = must(cJSON_AddArrayToObject(e, "shape"));
+  cJSON *e = llmc_import_must(cJSON_CreateObject());
+  llmc_import_must(cJSON_AddStringToObject(e, "name", name));
+  llmc_import_must(cJSON_AddStringToObject(e, "dtype", t->dtype));
+  cJSON *shape = llmc_import_must(cJSON_AddArrayToObject(e, "shape"));
   int64_t rows = 1;
   for (int d = 0; d < rank - 1; d++) rows *= expect[d];
-  if (flatten) cJSON_AddItemToArray(shape, must(cJSON_CreateNumber((double)rows)));
+  if (flatten) cJSON_AddItemToArray(shape, llmc_import_must(cJSON_CreateNumber((double)rows)));
   for (int d = flatten ? rank - 1 : 0; d < rank; d++)
-    cJSON_AddItemToArray(shape, must(cJSON_CreateNumber((double)expect[d])));
-  must(cJSON_AddNumberToObject(e, "file", t->file));
-  must(cJSON_AddNumberToObject(e, "offset", (double)t->offset));
+    cJSON_AddItemToArray(shape, llmc_import_must(cJSON_CreateNumber((double)expect[d])));
+  llmc_import_must(cJSON_AddNumberToObject(e, "file", t->file));
+  llmc_import_must(cJSON_AddNumberToObject(e, "offset", (double)t->offset));
   cJSON_AddItemToArray(im->tensors, e);
   *out = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
   return LLMC_OK;
@@ -446,35 +388,22 @@ static const char *lid(importer_t *im, int layer, const char *what) {
   return im->id;
 }
 
-/* Appends {"id", "op", "args"} to the graph and returns the node, so the
- * caller can add attributes. id and args are copied. */
+/* Appends a node to the graph (llmc_import_node_add) and returns it. */
 static cJSON *emit(importer_t *im, const char *id, const char *op, int n_args,
                    const char *const *args) {
-  cJSON *n = must(cJSON_CreateObject());
-  must(cJSON_AddStringToObject(n, "id", id));
-  must(cJSON_AddStringToObject(n, "op", op));
-  if (n_args) cJSON_AddItemToObject(n, "args", must(cJSON_CreateStringArray(args, n_args)));
-  cJSON_AddItemToArray(im->graph, n);
-  return n;
+  return llmc_import_node_add(im->graph, id, op, n_args, args);
 }
 
-static const char *id_of(const cJSON *node) {
-  return cJSON_GetObjectItemCaseSensitive(node, "id")->valuestring;
-}
-
-static cJSON *attrs_of(cJSON *node) {
-  cJSON *a = cJSON_GetObjectItemCaseSensitive(node, "attrs");
-  return a ? a : must(cJSON_AddObjectToObject(node, "attrs"));
-}
+/* Short names for import_common.h's node helpers, which the graph code
+ * below nests: id_of(attr_num(emit(...), "eps", eps)). */
+static const char *id_of(const cJSON *node) { return llmc_import_node_id(node); }
 
 static cJSON *attr_num(cJSON *node, const char *key, double v) {
-  must(cJSON_AddNumberToObject(attrs_of(node), key, v));
-  return node;
+  return llmc_import_attr_num(node, key, v);
 }
 
 static cJSON *attr_str(cJSON *node, const char *key, const char *v) {
-  must(cJSON_AddStringToObject(attrs_of(node), key, v));
-  return node;
+  return llmc_import_attr_str(node, key, v);
 }
 
 static const char *op1(importer_t *im, const char *id, const char *op, const char *a) {
@@ -503,7 +432,7 @@ static llmc_status_t rms_norm(importer_t *im, const char *id, const char *x, con
     snprintf(wid, sizeof wid, "%s.w", id);
     w = id_of(attr_num(emit(im, wid, "add_scalar", 1, (const char *[]){w}), "value", 1));
   }
-  *out = id_of(attr_num(emit(im, id, "rms_norm", 2, (const char *[]){x, w}), "eps", im->eps));
+  *out = id_of(attr_num(emit(im, id, "rms_norm", 2, (const char *[]){x, w}), "eps", im->hp.eps));
   return LLMC_OK;
 }
 
@@ -538,9 +467,9 @@ static llmc_status_t layer_window(const importer_t *im, int layer, int64_t *out)
   bool slides;
   if (cJSON_IsArray(types)) {
     const cJSON *t = cJSON_GetArrayItem(types, layer);
-    if (cJSON_GetArraySize(types) != im->n_layers || !cJSON_IsString(t))
+    if (cJSON_GetArraySize(types) != im->hp.n_layers || !cJSON_IsString(t))
       return LLMC_ERROR(INVALID_ARGUMENT, "%s: \"layer_types\" must list %lld strings",
-                        im->config_path, (long long)im->n_layers);
+                        im->config_path, (long long)im->hp.n_layers);
     slides = strcmp(t->valuestring, "sliding_attention") == 0;
   } else if (im->arch->sandwich) {
     slides = layer % 2 == 0;
@@ -557,7 +486,7 @@ static llmc_status_t layer_window(const importer_t *im, int layer, int64_t *out)
 
 /* Self-attention of layer `layer` over the normalised input h. */
 static llmc_status_t attention_block(importer_t *im, int layer, const char *h, const char **out) {
-  const int64_t D = im->hidden, hd = im->head_dim, H = im->heads, KV = im->kv_heads;
+  const int64_t D = im->hp.hidden, hd = im->hp.head_dim, H = im->hp.heads, KV = im->hp.kv_heads;
   const char *q, *k, *v;
   if (im->arch->fused_proj) {
     const char *qkv;
@@ -608,7 +537,7 @@ static llmc_status_t attention_block(importer_t *im, int layer, const char *h, c
 
 /* The dense gated MLP of layer `layer` over h. */
 static llmc_status_t mlp_block(importer_t *im, int layer, const char *h, const char **out) {
-  const int64_t D = im->hidden, F = im->ffn;
+  const int64_t D = im->hp.hidden, F = im->hp.ffn;
   const char *g, *u;
   if (im->arch->fused_proj) {
     const char *gu;
@@ -646,7 +575,7 @@ static const char *concat_tree(importer_t *im, const char *id, const char **item
  * concat nodes) or transformers-5's fused one (mlp.experts.gate_up_proj
  * [E, 2F, D] and down_proj [E, D, F], declared 2-D). */
 static llmc_status_t moe_block(importer_t *im, int layer, const char *h, const char **out) {
-  const int64_t D = im->hidden, F = im->ffn, E = im->n_experts;
+  const int64_t D = im->hp.hidden, F = im->hp.ffn, E = im->hp.n_experts;
   const char *router, *gate_up = NULL, *down = NULL;
   bool fused = llmc_safetensors_find(im->st, lname(im, layer, "mlp.experts", "gate_up_proj"));
   const char *prefix = fused ? "mlp" : "block_sparse_moe";
@@ -677,13 +606,13 @@ static llmc_status_t moe_block(importer_t *im, int layer, const char *h, const c
     TRY(s);
   }
   cJSON *n = emit(im, lid(im, layer, "moe"), "moe", 4, (const char *[]){h, router, gate_up, down});
-  *out = id_of(attr_str(attr_num(n, "top_k", (double)im->top_k), "act", im->act));
+  *out = id_of(attr_str(attr_num(n, "top_k", (double)im->hp.top_k), "act", im->act));
   return LLMC_OK;
 }
 
 /* One decoder layer; *x is the residual stream, in and out. */
 static llmc_status_t decoder_layer(importer_t *im, int layer, const char **x) {
-  const int64_t D = im->hidden;
+  const int64_t D = im->hp.hidden;
   const bool sandwich = im->arch->sandwich;
   const char *h, *o, *d;
   TRY(rms_norm(im, lid(im, layer, "attn_norm"), *x, lname(im, layer, "input_layernorm", "weight"),
@@ -709,15 +638,15 @@ static llmc_status_t decoder_layer(importer_t *im, int layer, const char **x) {
 
 static llmc_status_t build_graph(importer_t *im) {
   const char *embed, *x, *head;
-  TRY(weight(im, "model.embed_tokens.weight", im->vocab, im->hidden, &embed));
+  TRY(weight(im, "model.embed_tokens.weight", im->hp.vocab, im->hp.hidden, &embed));
   emit(im, "tokens", "tokens", 0, NULL);
   emit(im, "positions", "positions", 0, NULL);
   cJSON *n = emit(im, "embed", "embed", 2, (const char *[]){embed, "tokens"});
   if (im->arch->gemma) /* HF: torch.tensor(hidden_size ** 0.5, dtype=float32) */
-    attr_num(n, "scale", (float)sqrt((double)im->hidden));
+    attr_num(n, "scale", (float)sqrt((double)im->hp.hidden));
   x = id_of(n);
-  for (int layer = 0; layer < im->n_layers; layer++) TRY(decoder_layer(im, layer, &x));
-  TRY(rms_norm(im, "final_norm", x, "model.norm.weight", im->hidden, &x));
+  for (int layer = 0; layer < im->hp.n_layers; layer++) TRY(decoder_layer(im, layer, &x));
+  TRY(rms_norm(im, "final_norm", x, "model.norm.weight", im->hp.hidden, &x));
 
   /* Tied when config says so; when it is silent, when there is no lm_head. */
   const cJSON *tie = cJSON_GetObjectItemCaseSensitive(im->cfg, "tie_word_embeddings");
@@ -726,7 +655,7 @@ static llmc_status_t build_graph(importer_t *im) {
   if (tied)
     head = embed;
   else
-    TRY(weight(im, "lm_head.weight", im->vocab, im->hidden, &head));
+    TRY(weight(im, "lm_head.weight", im->hp.vocab, im->hp.hidden, &head));
   x = op2(im, "logits", "matmul", x, head);
   double cap = 0;
   if (im->arch->sandwich) TRY(cfg_num(im, im->cfg, "", "final_logit_softcapping", 0.0, &cap));
@@ -741,8 +670,8 @@ static llmc_status_t build_graph(importer_t *im) {
 static cJSON *token_ids(const importer_t *im, const cJSON *gen, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(im->cfg, key);
   if (!cJSON_IsNumber(v) && !cJSON_IsArray(v)) v = cJSON_GetObjectItemCaseSensitive(gen, key);
-  if (!cJSON_IsNumber(v) && !cJSON_IsArray(v)) return must(cJSON_CreateNull());
-  return must(cJSON_Duplicate(v, true));
+  if (!cJSON_IsNumber(v) && !cJSON_IsArray(v)) return llmc_import_must(cJSON_CreateNull());
+  return llmc_import_must(cJSON_Duplicate(v, true));
 }
 
 static llmc_status_t build_config(importer_t *im, cJSON *doc) {
@@ -752,24 +681,10 @@ static llmc_status_t build_config(importer_t *im, cJSON *doc) {
   llmc_status_t s = file_exists(gen_path) ? read_json(gen_path, &gen) : LLMC_OK;
   free(gen_path);
   TRY(s);
-  cJSON *c = must(cJSON_AddObjectToObject(doc, "config"));
-  must(cJSON_AddNumberToObject(c, "vocab_size", (double)im->vocab));
-  must(cJSON_AddNumberToObject(c, "hidden_size", (double)im->hidden));
-  must(cJSON_AddNumberToObject(c, "n_layers", (double)im->n_layers));
-  must(cJSON_AddNumberToObject(c, "n_heads", (double)im->heads));
-  must(cJSON_AddNumberToObject(c, "n_kv_heads", (double)im->kv_heads));
-  must(cJSON_AddNumberToObject(c, "head_dim", (double)im->head_dim));
-  must(cJSON_AddNumberToObject(c, "intermediate_size", (double)im->ffn));
-  if (im->arch->moe) {
-    must(cJSON_AddNumberToObject(c, "n_experts", (double)im->n_experts));
-    must(cJSON_AddNumberToObject(c, "n_experts_per_tok", (double)im->top_k));
-  }
-  must(cJSON_AddNumberToObject(c, "max_context", (double)im->max_ctx));
-  must(cJSON_AddNumberToObject(c, "rms_norm_eps", im->eps));
-  must(cJSON_AddNumberToObject(c, "rope_theta", im->rope_theta));
+  cJSON *c = llmc_import_config_add(doc, &im->hp);
   cJSON_AddItemToObject(c, "bos_token_id", token_ids(im, gen, "bos_token_id"));
   cJSON_AddItemToObject(c, "eos_token_id", token_ids(im, gen, "eos_token_id"));
-  cJSON_AddItemToObject(c, "hf_config", must(cJSON_Duplicate(im->cfg, true)));
+  cJSON_AddItemToObject(c, "hf_config", llmc_import_must(cJSON_Duplicate(im->cfg, true)));
   cJSON_Delete(gen);
   return LLMC_OK;
 }
@@ -781,26 +696,26 @@ static llmc_status_t build_files(importer_t *im, cJSON *doc, const char *path_ba
   char *tok = path_join(im->folder, "tokenizer.json");
   llmc_status_t s = tok ? LLMC_OK : LLMC_ERROR(OUT_OF_MEMORY, "%s", im->folder);
   if (!s && file_exists(tok)) {
-    char *rel = relative_path(base, tok);
-    cJSON *t = must(cJSON_AddObjectToObject(doc, "tokenizer"));
+    char *rel = llmc_import_relative_path(base, tok);
+    cJSON *t = llmc_import_must(cJSON_AddObjectToObject(doc, "tokenizer"));
     if (rel)
-      must(cJSON_AddStringToObject(t, "file", rel));
+      llmc_import_must(cJSON_AddStringToObject(t, "file", rel));
     else
       s = LLMC_ERROR(IO, "%s: %s", tok, strerror(errno));
     free(rel);
   } else if (!s) {
-    must(cJSON_AddNullToObject(doc, "tokenizer"));
+    llmc_import_must(cJSON_AddNullToObject(doc, "tokenizer"));
   }
-  cJSON *files = must(cJSON_AddArrayToObject(doc, "weight_files"));
+  cJSON *files = llmc_import_must(cJSON_AddArrayToObject(doc, "weight_files"));
   for (int f = 0; f < im->st->n_files && !s; f++) {
-    char *rel = relative_path(base, im->st->files[f]);
+    char *rel = llmc_import_relative_path(base, im->st->files[f]);
     if (!rel) {
       s = LLMC_ERROR(IO, "%s: %s", im->st->files[f], strerror(errno));
       break;
     }
-    cJSON *e = must(cJSON_CreateObject());
-    must(cJSON_AddStringToObject(e, "path", rel));
-    must(cJSON_AddStringToObject(e, "format", "safetensors"));
+    cJSON *e = llmc_import_must(cJSON_CreateObject());
+    llmc_import_must(cJSON_AddStringToObject(e, "path", rel));
+    llmc_import_must(cJSON_AddStringToObject(e, "format", "safetensors"));
     cJSON_AddItemToArray(files, e);
     free(rel);
   }
@@ -816,39 +731,22 @@ static llmc_status_t import(importer_t *im, const char *path_base, cJSON *doc) {
   TRY(find_arch(im));
   TRY(read_hparams(im));
   TRY(llmc_safetensors_open_folder(im->folder, &im->st));
-  must(cJSON_AddStringToObject(doc, "format", "llmc-model"));
-  must(cJSON_AddNumberToObject(doc, "version", 1));
-  must(cJSON_AddStringToObject(doc, "architecture", im->arch->name));
-  im->tensors = must(cJSON_CreateArray());
-  im->graph = must(cJSON_CreateArray());
+  llmc_import_doc_begin(doc, im->arch->name, &im->tensors, &im->graph);
   TRY(rope_table(im));
   TRY(build_config(im, doc));
   TRY(build_files(im, doc, path_base));
-  cJSON_AddItemToObject(doc, "tensors", im->tensors);
-  cJSON_AddItemToObject(doc, "graph", im->graph);
   return build_graph(im);
 }
 
 llmc_status_t llmc_import_hf(const char *folder, const char *path_base, cJSON **out_doc) {
-  *out_doc = NULL;
   importer_t im = {.folder = folder, .config_path = path_join(folder, "config.json")};
   cJSON *doc = cJSON_CreateObject();
   llmc_status_t s =
       im.config_path && doc ? import(&im, path_base, doc) : LLMC_ERROR(OUT_OF_MEMORY, "%s", folder);
-  /* Until they are attached to doc, the arrays are im's. */
-  if (!cJSON_GetObjectItemCaseSensitive(doc, "tensors")) {
-    cJSON_Delete(im.tensors);
-    cJSON_Delete(im.graph);
-  }
   llmc_safetensors_destroy(im.st);
   cJSON_Delete(im.cfg);
   free(im.config_path);
-  if (s) {
-    cJSON_Delete(doc);
-    return s;
-  }
-  *out_doc = doc;
-  return LLMC_OK;
+  return llmc_import_doc_finish(s, doc, im.tensors, im.graph, out_doc);
 }
 
 llmc_status_t llmc_import_write(const cJSON *doc, const char *path) {

@@ -58,9 +58,8 @@ void llmc_chat_template_destroy(llmc_chat_template_t *tpl) {
 
 /* Renders tpl with context (NULL: no variables); json/json_len, when not
  * NULL, is the text context was parsed from, for the numbers' types. */
-static llmc_status_t render(const llmc_chat_template_t *tpl, const cJSON *context,
-                            const char *json, size_t json_len, char **out_text, size_t *out_len,
-                            bool *out_raised) {
+static llmc_status_t render(const llmc_chat_template_t *tpl, const cJSON *context, const char *json,
+                            size_t json_len, char **out_text, size_t *out_len, bool *out_raised) {
   *out_text = NULL;
   if (out_len) *out_len = 0;
   if (out_raised) *out_raised = false;

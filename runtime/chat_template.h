@@ -15,10 +15,9 @@
 #ifndef LLMC_CHAT_TEMPLATE_H
 #define LLMC_CHAT_TEMPLATE_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-#include <cjson/cJSON.h>
 
 #include "support/status.h"
 

@@ -27,12 +27,11 @@
 #ifndef LLMC_JINJA_H
 #define LLMC_JINJA_H
 
+#include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cjson/cJSON.h>
 
 #include "support/arena.h"
 #include "support/status.h"
@@ -121,10 +120,32 @@ typedef enum {
   JT_STRING,      /* string literal, escapes decoded */
   JT_INT,
   JT_FLOAT,
-  JT_ADD, JT_SUB, JT_MUL, JT_DIV, JT_FLOORDIV, JT_MOD, JT_POW, JT_TILDE,
-  JT_LBRACKET, JT_RBRACKET, JT_LPAREN, JT_RPAREN, JT_LBRACE, JT_RBRACE,
-  JT_EQ, JT_NE, JT_GT, JT_GE, JT_LT, JT_LE,
-  JT_ASSIGN, JT_DOT, JT_COLON, JT_PIPE, JT_COMMA, JT_SEMICOLON,
+  JT_ADD,
+  JT_SUB,
+  JT_MUL,
+  JT_DIV,
+  JT_FLOORDIV,
+  JT_MOD,
+  JT_POW,
+  JT_TILDE,
+  JT_LBRACKET,
+  JT_RBRACKET,
+  JT_LPAREN,
+  JT_RPAREN,
+  JT_LBRACE,
+  JT_RBRACE,
+  JT_EQ,
+  JT_NE,
+  JT_GT,
+  JT_GE,
+  JT_LT,
+  JT_LE,
+  JT_ASSIGN,
+  JT_DOT,
+  JT_COLON,
+  JT_PIPE,
+  JT_COMMA,
+  JT_SEMICOLON,
   JT_COUNT
 } jinja_token_kind_t;
 
@@ -151,7 +172,7 @@ typedef enum {
   JV_UNDEFINED, /* a missing variable/attribute: '' when printed, falsy */
   JV_NONE,
   JV_BOOL,
-  JV_INT,       /* Python int, limited to 64 bits (overflow is an error) */
+  JV_INT, /* Python int, limited to 64 bits (overflow is an error) */
   JV_FLOAT,
   JV_STRING,
   JV_LIST,
@@ -161,8 +182,8 @@ typedef enum {
   JV_NAMESPACE, /* namespace(): a dict whose attributes `set ns.x` may change */
   JV_LOOP,      /* the `loop` variable of a for loop */
   JV_MACRO,
-  JV_FUNCTION,  /* a global function: range, namespace, raise_exception... */
-  JV_METHOD,    /* a bound method ('abc'.upper, loop.cycle) not yet called */
+  JV_FUNCTION, /* a global function: range, namespace, raise_exception... */
+  JV_METHOD,   /* a bound method ('abc'.upper, loop.cycle) not yet called */
   JV_KIND_COUNT
 } jinja_kind_t;
 
@@ -184,13 +205,19 @@ typedef struct {
     jinja_loop_t *loop;
     jinja_macro_t *macro;
     jinja_method_t *method;
-    int function;      /* FUNCTION: a jinja_function_t */
-    const char *hint;  /* UNDEFINED: the error to raise if it is used, or NULL */
+    int function;     /* FUNCTION: a jinja_function_t */
+    const char *hint; /* UNDEFINED: the error to raise if it is used, or NULL */
   };
 } jinja_value_t;
 
 /* Dict views (d.items(), d.keys(), d.values()) are lists that print, and
- * refuse indexing and JSON, as Python's dict_items etc. do. */
+ * refuse indexing and JSON, as Python's dict_items etc. do.
+ *
+ * Lists and dicts record how deeply lists, tuples and dicts nest inside
+ * them (namespaces, the only mutable values, count as flat: ==, ordering
+ * and hashing treat them by identity), so that the recursive operations
+ * are bounded; building past JINJA_MAX_NESTING is an error. */
+enum { JINJA_MAX_NESTING = 1024 };
 typedef enum { JINJA_VIEW_NONE, JINJA_VIEW_ITEMS, JINJA_VIEW_KEYS, JINJA_VIEW_VALUES } jinja_view_t;
 
 struct jinja_list {
@@ -198,13 +225,15 @@ struct jinja_list {
   size_t len, cap;
   size_t pos;        /* ITERATOR: items already consumed */
   jinja_view_t view; /* LIST: a dict view, or NONE */
+  uint32_t depth;    /* nesting: 1 + the deepest item's */
 };
 
 struct jinja_dict {
   jinja_value_t *keys, *values;
   size_t len, cap;
-  uint32_t *index;    /* open-addressed hash of entry + 1 (0: empty), once len > 8 */
-  size_t index_cap;   /* a power of two, or 0 */
+  uint32_t *index;  /* open-addressed hash of entry + 1 (0: empty), once len > 8 */
+  size_t index_cap; /* a power of two, or 0 */
+  uint32_t depth;   /* nesting: 1 + the deepest key's or value's */
 };
 
 struct jinja_loop {
@@ -226,33 +255,33 @@ struct jinja_method {
 
 typedef enum {
   /* statements */
-  JN_TEXT,      /* text: literal data */
-  JN_OUTPUT,    /* a: the expression of {{ }} (or {% print %}) */
-  JN_IF,        /* a: test, body: then, body2: else (elif chains nest in body2) */
-  JN_FOR,       /* names: targets, a: iterable, b: filter (`if`) or NULL, body, body2: else */
-  JN_SET,       /* names: targets, a: value */
-  JN_SET_ATTR,  /* name: namespace variable, text: attribute, a: value */
-  JN_SET_BLOCK, /* name: target, body: captured, b: filter chain or NULL */
+  JN_TEXT,         /* text: literal data */
+  JN_OUTPUT,       /* a: the expression of {{ }} (or {% print %}) */
+  JN_IF,           /* a: test, body: then, body2: else (elif chains nest in body2) */
+  JN_FOR,          /* names: targets, a: iterable, b: filter (`if`) or NULL, body, body2: else */
+  JN_SET,          /* names: targets, a: value */
+  JN_SET_ATTR,     /* name: namespace variable, text: attribute, a: value */
+  JN_SET_BLOCK,    /* name: target, body: captured, b: filter chain or NULL */
   JN_FILTER_BLOCK, /* body: rendered, b: filter chain */
-  JN_MACRO,     /* name, names: parameters, items: defaults (last n_items params), body */
+  JN_MACRO,        /* name, names: parameters, items: defaults (last n_items params), body */
   JN_BREAK,
   JN_CONTINUE,
   /* expressions */
-  JN_CONST,     /* value: none, bool, int, float or string */
-  JN_NAME,      /* name */
-  JN_LIST,      /* items */
-  JN_TUPLE,     /* items */
-  JN_DICT,      /* items: key, value, key, value... */
-  JN_GETATTR,   /* a: object, name: attribute */
-  JN_GETITEM,   /* a: object, b: key */
-  JN_SLICE,     /* a: object, items[0..2]: start, stop, step (each may be NULL) */
-  JN_CALL,      /* a: callee, items: positional args, names + items after them: keywords */
-  JN_FILTER,    /* a: operand (NULL: a block's output), name, id: jinja_filter_t, args like CALL */
-  JN_TEST,      /* a: operand, name, id: jinja_test_t, op: negated, args like CALL */
-  JN_UNARY,     /* op: JT_SUB / JT_ADD, or JN_NOT; a */
-  JN_BINARY,    /* op: JT_ADD ... JT_TILDE, or JN_AND / JN_OR; a, b */
-  JN_COMPARE,   /* a: first operand, items: further operands, ops: their operators */
-  JN_COND,      /* a: value if true, b: test, c: value if false (NULL: undefined) */
+  JN_CONST,   /* value: none, bool, int, float or string */
+  JN_NAME,    /* name */
+  JN_LIST,    /* items */
+  JN_TUPLE,   /* items */
+  JN_DICT,    /* items: key, value, key, value... */
+  JN_GETATTR, /* a: object, name: attribute */
+  JN_GETITEM, /* a: object, b: key */
+  JN_SLICE,   /* a: object, items[0..2]: start, stop, step (each may be NULL) */
+  JN_CALL,    /* a: callee, items: positional args, names + items after them: keywords */
+  JN_FILTER,  /* a: operand (NULL: a block's output), name, id: jinja_filter_t, args like CALL */
+  JN_TEST,    /* a: operand, name, id: jinja_test_t, op: negated, args like CALL */
+  JN_UNARY,   /* op: JT_SUB / JT_ADD, or JN_NOT; a */
+  JN_BINARY,  /* op: JT_ADD ... JT_TILDE, or JN_AND / JN_OR; a, b */
+  JN_COMPARE, /* a: first operand, items: further operands, ops: their operators */
+  JN_COND,    /* a: value if true, b: test, c: value if false (NULL: undefined) */
   JN_KIND_COUNT
 } jinja_node_kind_t;
 
@@ -263,17 +292,17 @@ typedef struct jinja_node jinja_node_t;
 struct jinja_node {
   jinja_node_kind_t kind;
   int line, col;
-  int op;                      /* operator, or negation for tests */
-  int id;                      /* filter or test id */
+  int op; /* operator, or negation for tests */
+  int id; /* filter or test id */
   jinja_str_t name, text;
-  jinja_value_t value;         /* CONST */
+  jinja_value_t value; /* CONST */
   jinja_node_t *a, *b, *c;
-  jinja_node_t **items;        /* list items, args, statement operands */
+  jinja_node_t **items; /* list items, args, statement operands */
   size_t n_items;
-  size_t n_args;               /* CALL/FILTER/TEST: positional args in items[0..n_args) */
-  jinja_str_t *names;          /* targets, parameters, keyword names (n_items - n_args) */
+  size_t n_args;      /* CALL/FILTER/TEST: positional args in items[0..n_args) */
+  jinja_str_t *names; /* targets, parameters, keyword names (n_items - n_args) */
   size_t n_names;
-  int *ops;                    /* COMPARE: one per item */
+  int *ops;                     /* COMPARE: one per item */
   jinja_node_t **body, **body2; /* statement lists */
   size_t n_body, n_body2;
 };
@@ -320,12 +349,12 @@ typedef struct {
   jinja_heap_t heap;
   jinja_trap_t *trap;
   const jinja_node_t *at;
-  jinja_scope_t *scope;   /* innermost */
-  jinja_dict_t *globals;  /* the context's variables */
+  jinja_scope_t *scope;  /* innermost */
+  jinja_dict_t *globals; /* the context's variables */
   jinja_buf_t *out;
-  int flow;               /* 0, or JN_BREAK / JN_CONTINUE on their way to the loop */
-  uint64_t steps;         /* nodes evaluated, against a limit */
-  int depth;              /* macro calls in progress */
+  int flow;       /* 0, or JN_BREAK / JN_CONTINUE on their way to the loop */
+  uint64_t steps; /* nodes evaluated, against a limit */
+  int depth;      /* macro calls in progress */
 } jinja_eval_t;
 
 /* Throws an evaluation error at ev->at. */

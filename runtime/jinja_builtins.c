@@ -34,10 +34,10 @@ static jinja_value_t make_string(jinja_buf_t *b) { return jinja_string(jinja_buf
 /* "'dict object' has no attribute 'x'" and friends, as jinja2's Undefined says it. */
 static jinja_value_t missing(jinja_eval_t *ev, jinja_value_t obj, jinja_value_t name) {
   jinja_buf_t b = {.heap = &ev->heap};
-  const char *type = obj.kind == JV_NONE ? "None"
+  const char *type = obj.kind == JV_NONE        ? "None"
                      : obj.kind == JV_NAMESPACE ? "jinja2.utils.Namespace object"
-                     : obj.kind == JV_LOOP ? "jinja2.runtime.LoopContext object"
-                                           : NULL;
+                     : obj.kind == JV_LOOP      ? "jinja2.runtime.LoopContext object"
+                                                : NULL;
   bool by_name = name.kind == JV_STRING;
   if (by_name) jinja_buf_putc(&b, '\'');
   if (type)
@@ -68,17 +68,20 @@ static jinja_value_t bound(jinja_eval_t *ev, jinja_value_t self, jinja_str_t nam
 /* ---- attributes and items ---- */
 
 static const char *const str_methods[] = {
-    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find",
-    "format", "format_map", "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit",
-    "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join",
-    "ljust", "lower", "lstrip", "maketrans", "partition", "removeprefix", "removesuffix", "replace",
-    "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines",
-    "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill", NULL};
-static const char *const dict_methods[] = {"copy", "fromkeys", "get", "items", "keys", "values", NULL};
+    "capitalize",   "casefold",    "center",    "count",      "encode",       "endswith",
+    "expandtabs",   "find",        "format",    "format_map", "index",        "isalnum",
+    "isalpha",      "isascii",     "isdecimal", "isdigit",    "isidentifier", "islower",
+    "isnumeric",    "isprintable", "isspace",   "istitle",    "isupper",      "join",
+    "ljust",        "lower",       "lstrip",    "maketrans",  "partition",    "removeprefix",
+    "removesuffix", "replace",     "rfind",     "rindex",     "rjust",        "rpartition",
+    "rsplit",       "rstrip",      "split",     "splitlines", "startswith",   "strip",
+    "swapcase",     "title",       "translate", "upper",      "zfill",        NULL};
+static const char *const dict_methods[] = {"copy", "fromkeys", "get", "items",
+                                           "keys", "values",   NULL};
 static const char *const dict_unsafe[] = {"clear", "pop", "popitem", "setdefault", "update", NULL};
 static const char *const list_methods[] = {"copy", "count", "index", NULL};
-static const char *const list_unsafe[] = {"append", "clear", "extend", "insert", "pop",
-                                          "remove", "reverse", "sort", NULL};
+static const char *const list_unsafe[] = {"append", "clear",   "extend", "insert", "pop",
+                                          "remove", "reverse", "sort",   NULL};
 
 /* LoopContext's attributes. */
 static jinja_value_t loop_attr(jinja_eval_t *ev, jinja_value_t v, jinja_str_t name) {
@@ -104,8 +107,7 @@ static jinja_value_t loop_attr(jinja_eval_t *ev, jinja_value_t v, jinja_str_t na
 jinja_value_t jinja_getattr(jinja_eval_t *ev, jinja_value_t obj, jinja_str_t name) {
   jinja_value_t v;
   switch (obj.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, obj);
+  case JV_UNDEFINED: jinja_undefined_fail(ev, obj);
   case JV_DICT:
     if (in_list(name, dict_methods)) return bound(ev, obj, name);
     if (in_list(name, dict_unsafe)) return unsafe(ev, obj, name);
@@ -123,10 +125,8 @@ jinja_value_t jinja_getattr(jinja_eval_t *ev, jinja_value_t obj, jinja_str_t nam
       return bound(ev, obj, name);
     if (obj.kind == JV_LIST && in_list(name, list_unsafe)) return unsafe(ev, obj, name);
     break;
-  case JV_LOOP:
-    return loop_attr(ev, obj, name);
-  default:
-    break;
+  case JV_LOOP: return loop_attr(ev, obj, name);
+  default: break;
   }
   if (name.len && name.data[0] == '_') return unsafe(ev, obj, name);
   return missing(ev, obj, jinja_string(name));
@@ -153,8 +153,7 @@ static size_t *char_offsets(jinja_eval_t *ev, jinja_str_t s, size_t *out_n) {
 jinja_value_t jinja_getitem(jinja_eval_t *ev, jinja_value_t obj, jinja_value_t key) {
   jinja_value_t v;
   switch (obj.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, obj);
+  case JV_UNDEFINED: jinja_undefined_fail(ev, obj);
   case JV_DICT:
     if (key.kind != JV_LIST && key.kind != JV_DICT && key.kind != JV_ITERATOR &&
         jinja_dict_get(ev, obj.dict, key, &v))
@@ -179,8 +178,7 @@ jinja_value_t jinja_getitem(jinja_eval_t *ev, jinja_value_t obj, jinja_value_t k
       return missing(ev, obj, key);
     }
     break;
-  default:
-    break;
+  default: break;
   }
   if (key.kind == JV_STRING) return jinja_getattr(ev, obj, key.s);
   return missing(ev, obj, key);
@@ -218,7 +216,8 @@ jinja_value_t jinja_slice(jinja_eval_t *ev, jinja_value_t obj, jinja_value_t sta
   size_t *off = is_str ? char_offsets(ev, obj.s, &n) : NULL;
   if (!is_str) n = obj.list->len;
   int64_t lo, hi;
-  if (!slice_bound(start, (int64_t)n, st, true, &lo) || !slice_bound(stop, (int64_t)n, st, false, &hi))
+  if (!slice_bound(start, (int64_t)n, st, true, &lo) ||
+      !slice_bound(stop, (int64_t)n, st, false, &hi))
     return jinja_undefined(NULL);
   jinja_buf_t b = {.heap = &ev->heap};
   jinja_value_t out = is_str ? jinja_none() : jinja_list_new(ev, obj.kind, 0);
@@ -267,7 +266,8 @@ static void no_args(jinja_eval_t *ev, const char *what, const jinja_args_t *args
 
 static jinja_str_t want_str(jinja_eval_t *ev, const char *what, jinja_value_t v) {
   if (v.kind == JV_UNDEFINED) jinja_undefined_fail(ev, v);
-  if (v.kind != JV_STRING) jinja_fail(ev, "%s: expected a string, got %s", what, jinja_type_name(v));
+  if (v.kind != JV_STRING)
+    jinja_fail(ev, "%s: expected a string, got %s", what, jinja_type_name(v));
   return v.s;
 }
 
@@ -342,9 +342,7 @@ static jinja_str_t change_case(jinja_eval_t *ev, jinja_str_t s, case_op_t op) {
       upper = !prev_cased;
       prev_cased = is_cased(cp);
       break;
-    default: /* CASE_SWAP */
-      upper = jinja_to_lower(cp) == cp;
-      break;
+    default: /* CASE_SWAP */ upper = jinja_to_lower(cp) == cp; break;
     }
     if (upper)
       put_upper(&b, cp, op == CASE_CAPITALIZE || op == CASE_TITLE);
@@ -447,7 +445,8 @@ static jinja_value_t split(jinja_eval_t *ev, jinja_str_t s, const jinja_str_t *s
   }
   size_t end = s.len;
   if (sep) {
-    for (const char *hit; (max < 0 || splits < max) && (hit = rfind_sub((jinja_str_t){s.data, end}, *sep));
+    for (const char *hit;
+         (max < 0 || splits < max) && (hit = rfind_sub((jinja_str_t){s.data, end}, *sep));
          splits++) {
       push_piece(ev, out, s, (size_t)(hit - s.data) + sep->len, end);
       end = (size_t)(hit - s.data);
@@ -489,10 +488,12 @@ static jinja_value_t splitlines(jinja_eval_t *ev, jinja_str_t s, bool keepends) 
     }
     size_t end = i + adv;
     if (cp == '\r' && end < s.len && s.data[end] == '\n') end++;
-    jinja_list_push(ev, out, jinja_string((jinja_str_t){s.data + start, (keepends ? end : i) - start}));
+    jinja_list_push(ev, out,
+                    jinja_string((jinja_str_t){s.data + start, (keepends ? end : i) - start}));
     start = i = end;
   }
-  if (start < s.len) jinja_list_push(ev, out, jinja_string((jinja_str_t){s.data + start, s.len - start}));
+  if (start < s.len)
+    jinja_list_push(ev, out, jinja_string((jinja_str_t){s.data + start, s.len - start}));
   return out;
 }
 
@@ -551,7 +552,8 @@ static jinja_value_t str_format(jinja_eval_t *ev, jinja_str_t fmt, const jinja_a
       }
     } else {
       for (size_t k = 0; k < args->n_kw && !found; k++)
-        if (args->names[k].len == field.len && memcmp(args->names[k].data, field.data, field.len) == 0) {
+        if (args->names[k].len == field.len &&
+            memcmp(args->names[k].data, field.data, field.len) == 0) {
           v = args->values[args->n_pos + k];
           found = true;
         }
@@ -566,7 +568,8 @@ static jinja_value_t str_format(jinja_eval_t *ev, jinja_str_t fmt, const jinja_a
 static jinja_value_t pad(jinja_eval_t *ev, jinja_str_t s, int64_t width, jinja_str_t fill,
                          int where /* -1 ljust, 0 center, 1 rjust */) {
   int64_t n = (int64_t)jinja_utf8_count(s), total = width - n;
-  if (jinja_utf8_count(fill) != 1) jinja_fail(ev, "The fill character must be exactly one character long");
+  if (jinja_utf8_count(fill) != 1)
+    jinja_fail(ev, "The fill character must be exactly one character long");
   if (width > (1 << 20)) jinja_fail(ev, "padding width too large");
   int64_t left = where < 0 ? 0 : where > 0 ? total : total / 2 + (total & width & 1);
   jinja_buf_t b = {.heap = &ev->heap};
@@ -642,7 +645,8 @@ static jinja_value_t call_str_method(jinja_eval_t *ev, jinja_str_t s, jinja_str_
     jinja_str_t chars;
     bool use_chars = g[0] && a[0].kind != JV_NONE;
     if (use_chars) chars = want_str(ev, "strip", a[0]);
-    return jinja_string(strip(s, use_chars ? &chars : NULL, name.data[0] != 'r', name.data[0] != 'l'));
+    return jinja_string(
+        strip(s, use_chars ? &chars : NULL, name.data[0] != 'r', name.data[0] != 'l'));
   }
   if (str_is(name, "split") || str_is(name, "rsplit")) {
     static const char *const p[] = {"sep", "maxsplit", NULL};
@@ -688,12 +692,15 @@ static jinja_value_t call_str_method(jinja_eval_t *ev, jinja_str_t s, jinja_str_
     if (str_is(name, "count")) {
       if (!sub.len) return jinja_int((int64_t)jinja_utf8_count(s) + 1);
       int64_t n = 0;
-      for (const char *hit = find_sub(s, sub, 0); hit; hit = find_sub(s, sub, (size_t)(hit - s.data) + sub.len)) n++;
+      for (const char *hit = find_sub(s, sub, 0); hit;
+           hit = find_sub(s, sub, (size_t)(hit - s.data) + sub.len))
+        n++;
       return jinja_int(n);
     }
     const char *hit = name.data[0] == 'r' ? rfind_sub(s, sub) : find_sub(s, sub, 0);
     if (!hit && name.data[name.data[0] == 'r'] == 'i') jinja_fail(ev, "substring not found");
-    return jinja_int(hit ? (int64_t)jinja_utf8_count((jinja_str_t){s.data, (size_t)(hit - s.data)}) : -1);
+    return jinja_int(hit ? (int64_t)jinja_utf8_count((jinja_str_t){s.data, (size_t)(hit - s.data)})
+                         : -1);
   }
   if (str_is(name, "join")) {
     static const char *const p[] = {"iterable", NULL};
@@ -705,7 +712,8 @@ static jinja_value_t call_str_method(jinja_eval_t *ev, jinja_str_t s, jinja_str_
     static const char *const p[] = {"affix", NULL};
     bind(ev, what, args, p, a, g);
     jinja_str_t x = want_str(ev, "removeprefix", a[0]);
-    if (name.data[6] == 'p') return jinja_string(starts_with(s, x) ? (jinja_str_t){s.data + x.len, s.len - x.len} : s);
+    if (name.data[6] == 'p')
+      return jinja_string(starts_with(s, x) ? (jinja_str_t){s.data + x.len, s.len - x.len} : s);
     return jinja_string(ends_with(s, x) ? (jinja_str_t){s.data, s.len - x.len} : s);
   }
   if (str_is(name, "partition") || str_is(name, "rpartition")) {
@@ -713,7 +721,8 @@ static jinja_value_t call_str_method(jinja_eval_t *ev, jinja_str_t s, jinja_str_
     bind(ev, what, args, p, a, g);
     return partition(ev, s, want_str(ev, "partition", a[0]), name.data[0] == 'r');
   }
-  if (str_is(name, "ljust") || str_is(name, "rjust") || str_is(name, "center") || str_is(name, "zfill")) {
+  if (str_is(name, "ljust") || str_is(name, "rjust") || str_is(name, "center") ||
+      str_is(name, "zfill")) {
     static const char *const p[] = {"width", "fillchar", NULL};
     bind(ev, what, args, p, a, g);
     int64_t width = want_int(ev, "ljust", a[0]);
@@ -734,8 +743,9 @@ static jinja_value_t call_str_method(jinja_eval_t *ev, jinja_str_t s, jinja_str_
   static const struct {
     const char *name;
     bool (*pred)(uint32_t);
-  } classes[] = {{"isdigit", jinja_is_digit}, {"isdecimal", jinja_is_digit}, {"isnumeric", jinja_is_digit},
-                 {"isalpha", jinja_is_alpha}, {"isalnum", is_alnum},        {"isspace", jinja_is_space}};
+  } classes[] = {{"isdigit", jinja_is_digit},   {"isdecimal", jinja_is_digit},
+                 {"isnumeric", jinja_is_digit}, {"isalpha", jinja_is_alpha},
+                 {"isalnum", is_alnum},         {"isspace", jinja_is_space}};
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
     if (str_is(name, classes[i].name)) {
       no_args(ev, what, args);
@@ -759,7 +769,8 @@ static jinja_value_t items_of(jinja_eval_t *ev, const jinja_dict_t *d) {
   return out;
 }
 
-static jinja_value_t call_method(jinja_eval_t *ev, const jinja_method_t *m, const jinja_args_t *args) {
+static jinja_value_t call_method(jinja_eval_t *ev, const jinja_method_t *m,
+                                 const jinja_args_t *args) {
   jinja_value_t self = m->self, a[2];
   bool g[2];
   jinja_str_t name = m->name;
@@ -784,7 +795,8 @@ static jinja_value_t call_method(jinja_eval_t *ev, const jinja_method_t *m, cons
       bind(ev, "dict.get", args, p, a, g);
       if (!g[0]) jinja_fail(ev, "dict.get expected at least 1 argument, got 0");
       jinja_value_t v;
-      if (a[0].kind != JV_LIST && a[0].kind != JV_DICT && jinja_dict_get(ev, self.dict, a[0], &v)) return v;
+      if (a[0].kind != JV_LIST && a[0].kind != JV_DICT && jinja_dict_get(ev, self.dict, a[0], &v))
+        return v;
       return g[1] ? a[1] : jinja_none();
     }
   }
@@ -798,8 +810,11 @@ static jinja_value_t call_method(jinja_eval_t *ev, const jinja_method_t *m, cons
 /* ---- global functions ---- */
 
 static const char *const function_names[JF_FUNCTION_COUNT] = {
-    [JF_RANGE] = "range", [JF_NAMESPACE] = "namespace", [JF_DICT] = "dict",
-    [JF_RAISE_EXCEPTION] = "raise_exception", [JF_STRFTIME_NOW] = "strftime_now"};
+    [JF_RANGE] = "range",
+    [JF_NAMESPACE] = "namespace",
+    [JF_DICT] = "dict",
+    [JF_RAISE_EXCEPTION] = "raise_exception",
+    [JF_STRFTIME_NOW] = "strftime_now"};
 
 int jinja_function_lookup(jinja_str_t name) {
   for (int i = 0; i < JF_FUNCTION_COUNT; i++)
@@ -816,27 +831,33 @@ static jinja_value_t fn_range(jinja_eval_t *ev, const jinja_args_t *args) {
   if (args->n_pos < 1 || args->n_pos > 3)
     jinja_fail(ev, "range expected 1 to 3 arguments, got %zu", args->n_pos);
   int64_t v[3] = {0, 0, 1};
-  for (size_t i = 0; i < args->n_pos; i++) v[args->n_pos == 1 ? 1 : i] = want_int(ev, "range", args->values[i]);
+  for (size_t i = 0; i < args->n_pos; i++)
+    v[args->n_pos == 1 ? 1 : i] = want_int(ev, "range", args->values[i]);
   if (v[2] == 0) jinja_fail(ev, "range() arg 3 must not be zero");
   double count = v[2] > 0 ? ceil(((double)v[1] - (double)v[0]) / (double)v[2])
                           : ceil(((double)v[0] - (double)v[1]) / -(double)v[2]);
   if (count > MAX_RANGE)
-    jinja_fail(ev, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", MAX_RANGE);
+    jinja_fail(ev, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).",
+               MAX_RANGE);
   jinja_value_t out = jinja_list_new(ev, JV_LIST, count > 0 ? (size_t)count : 0);
-  for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2]) jinja_list_push(ev, out, jinja_int(i));
+  for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2])
+    jinja_list_push(ev, out, jinja_int(i));
   return out;
 }
 
 /* namespace(...) and dict(...): an optional mapping, then keywords. */
 static jinja_value_t fn_mapping(jinja_eval_t *ev, jinja_kind_t kind, const jinja_args_t *args) {
   jinja_value_t out = jinja_dict_new(ev, kind);
-  if (args->n_pos > 1) jinja_fail(ev, "%s expected at most 1 positional argument", kind == JV_DICT ? "dict" : "namespace");
+  if (args->n_pos > 1)
+    jinja_fail(ev, "%s expected at most 1 positional argument",
+               kind == JV_DICT ? "dict" : "namespace");
   if (args->n_pos) {
     jinja_value_t src = args->values[0];
     if (src.kind != JV_DICT && src.kind != JV_NAMESPACE)
       jinja_fail(ev, "%s: expected a mapping, got %s", kind == JV_DICT ? "dict" : "namespace",
                  jinja_type_name(src));
-    for (size_t i = 0; i < src.dict->len; i++) jinja_dict_set(ev, out.dict, src.dict->keys[i], src.dict->values[i]);
+    for (size_t i = 0; i < src.dict->len; i++)
+      jinja_dict_set(ev, out.dict, src.dict->keys[i], src.dict->values[i]);
   }
   for (size_t k = 0; k < args->n_kw; k++)
     jinja_dict_set(ev, out.dict, jinja_string(args->names[k]), args->values[args->n_pos + k]);
@@ -847,15 +868,13 @@ static jinja_value_t call_function(jinja_eval_t *ev, int id, const jinja_args_t 
   jinja_value_t a[1];
   bool g[1];
   switch (id) {
-  case JF_RANGE:
-    return fn_range(ev, args);
-  case JF_NAMESPACE:
-    return fn_mapping(ev, JV_NAMESPACE, args);
-  case JF_DICT:
-    return fn_mapping(ev, JV_DICT, args);
+  case JF_RANGE: return fn_range(ev, args);
+  case JF_NAMESPACE: return fn_mapping(ev, JV_NAMESPACE, args);
+  case JF_DICT: return fn_mapping(ev, JV_DICT, args);
   case JF_RAISE_EXCEPTION: {
     static const char *const p[] = {"message", NULL};
     bind(ev, "raise_exception", args, p, a, g);
+    if (!g[0]) jinja_fail(ev, "raise_exception() missing its message");
     jinja_str_t msg = jinja_to_str(ev, a[0]);
     ev->trap->status = LLMC_ERROR(INVALID_ARGUMENT, "%.*s", (int)msg.len, msg.data);
     ev->trap->raised = true;
@@ -883,16 +902,11 @@ static jinja_value_t call_function(jinja_eval_t *ev, int id, const jinja_args_t 
 
 jinja_value_t jinja_call(jinja_eval_t *ev, jinja_value_t callee, const jinja_args_t *args) {
   switch (callee.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, callee);
-  case JV_FUNCTION:
-    return call_function(ev, callee.function, args);
-  case JV_METHOD:
-    return call_method(ev, callee.method, args);
-  case JV_MACRO:
-    return jinja_call_macro(ev, callee.macro, args);
-  default:
-    jinja_fail(ev, "'%s' object is not callable", jinja_type_name(callee));
+  case JV_UNDEFINED: jinja_undefined_fail(ev, callee);
+  case JV_FUNCTION: return call_function(ev, callee.function, args);
+  case JV_METHOD: return call_method(ev, callee.method, args);
+  case JV_MACRO: return jinja_call_macro(ev, callee.macro, args);
+  default: jinja_fail(ev, "'%s' object is not callable", jinja_type_name(callee));
   }
 }
 
@@ -910,11 +924,13 @@ static bool t_defined(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) 
   no_args(ev, "test 'defined'", a);
   return v.kind != JV_UNDEFINED;
 }
-static bool t_undefined(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return !t_defined(ev, v, a); }
-#define KIND_TEST(fn, cond)                                                 \
+static bool t_undefined(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return !t_defined(ev, v, a);
+}
+#define KIND_TEST(fn, cond)                                                  \
   static bool fn(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { \
-    no_args(ev, "this test", a);                                            \
-    return cond;                                                            \
+    no_args(ev, "this test", a);                                             \
+    return cond;                                                             \
   }
 KIND_TEST(t_none, v.kind == JV_NONE)
 KIND_TEST(t_boolean, v.kind == JV_BOOL)
@@ -926,7 +942,7 @@ KIND_TEST(t_number, v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL)
 KIND_TEST(t_string, v.kind == JV_STRING)
 KIND_TEST(t_mapping, v.kind == JV_DICT)
 KIND_TEST(t_callable, v.kind == JV_MACRO || v.kind == JV_FUNCTION || v.kind == JV_METHOD ||
-                           v.kind == JV_UNDEFINED) /* Undefined has a __call__ that raises */
+                          v.kind == JV_UNDEFINED) /* Undefined has a __call__ that raises */
 KIND_TEST(t_iterable, v.kind == JV_STRING || v.kind == JV_LIST || v.kind == JV_TUPLE ||
                           v.kind == JV_DICT || v.kind == JV_ITERATOR || v.kind == JV_UNDEFINED ||
                           v.kind == JV_LOOP)
@@ -951,19 +967,29 @@ static bool t_even(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
 static bool t_divisibleby(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   return mod_is(ev, v, test_arg(ev, a), 0);
 }
-static bool t_eq(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return jinja_equal(v, test_arg(ev, a)); }
-static bool t_ne(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return !jinja_equal(v, test_arg(ev, a)); }
-static bool t_lt(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return jinja_compare(ev, v, test_arg(ev, a)) == -1; }
+static bool t_eq(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return jinja_equal(v, test_arg(ev, a));
+}
+static bool t_ne(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return !jinja_equal(v, test_arg(ev, a));
+}
+static bool t_lt(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return jinja_compare(ev, v, test_arg(ev, a)) == -1;
+}
 static bool t_le(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   int c = jinja_compare(ev, v, test_arg(ev, a));
   return c == -1 || c == 0;
 }
-static bool t_gt(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return jinja_compare(ev, v, test_arg(ev, a)) == 1; }
+static bool t_gt(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return jinja_compare(ev, v, test_arg(ev, a)) == 1;
+}
 static bool t_ge(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   int c = jinja_compare(ev, v, test_arg(ev, a));
   return c == 1 || c == 0;
 }
-static bool t_in(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return jinja_contains(ev, test_arg(ev, a), v); }
+static bool t_in(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return jinja_contains(ev, test_arg(ev, a), v);
+}
 static bool t_sameas(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   jinja_value_t o = test_arg(ev, a);
   if (v.kind != o.kind) return false;
@@ -985,19 +1011,44 @@ static const struct {
   const char *name;
   test_fn fn;
 } tests[] = {
-    {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},
-    {"boolean", t_boolean},   {"true", t_true},           {"false", t_false},
-    {"integer", t_integer},   {"float", t_float},         {"number", t_number},
-    {"string", t_string},     {"mapping", t_mapping},     {"callable", t_callable},
-    {"iterable", t_iterable}, {"sequence", t_sequence},   {"lower", t_lower},
-    {"upper", t_upper},       {"odd", t_odd},             {"even", t_even},
-    {"divisibleby", t_divisibleby}, {"eq", t_eq},         {"equalto", t_eq},
-    {"==", t_eq},             {"ne", t_ne},               {"!=", t_ne},
-    {"lt", t_lt},             {"lessthan", t_lt},         {"<", t_lt},
-    {"le", t_le},             {"<=", t_le},               {"gt", t_gt},
-    {"greaterthan", t_gt},    {">", t_gt},                {"ge", t_ge},
-    {">=", t_ge},             {"in", t_in},               {"sameas", t_sameas},
-    {"filter", t_filter},     {"test", t_test},
+    {"defined", t_defined},
+    {"undefined", t_undefined},
+    {"none", t_none},
+    {"boolean", t_boolean},
+    {"true", t_true},
+    {"false", t_false},
+    {"integer", t_integer},
+    {"float", t_float},
+    {"number", t_number},
+    {"string", t_string},
+    {"mapping", t_mapping},
+    {"callable", t_callable},
+    {"iterable", t_iterable},
+    {"sequence", t_sequence},
+    {"lower", t_lower},
+    {"upper", t_upper},
+    {"odd", t_odd},
+    {"even", t_even},
+    {"divisibleby", t_divisibleby},
+    {"eq", t_eq},
+    {"equalto", t_eq},
+    {"==", t_eq},
+    {"ne", t_ne},
+    {"!=", t_ne},
+    {"lt", t_lt},
+    {"lessthan", t_lt},
+    {"<", t_lt},
+    {"le", t_le},
+    {"<=", t_le},
+    {"gt", t_gt},
+    {"greaterthan", t_gt},
+    {">", t_gt},
+    {"ge", t_ge},
+    {">=", t_ge},
+    {"in", t_in},
+    {"sameas", t_sameas},
+    {"filter", t_filter},
+    {"test", t_test},
 };
 
 int jinja_test_lookup(jinja_str_t name) {
@@ -1032,8 +1083,9 @@ static jinja_value_t get_path(jinja_eval_t *ev, jinja_value_t item, jinja_value_
     jinja_str_t part = {p.data + i, end - i};
     bool digits = part.len > 0;
     for (size_t k = 0; k < part.len; k++) digits &= jinja_is_digit((unsigned char)part.data[k]);
-    item = jinja_getitem(ev, item, digits && part.len < 18 ? jinja_int(strtoll(part.data, NULL, 10))
-                                                           : jinja_string(part));
+    item = jinja_getitem(
+        ev, item,
+        digits && part.len < 18 ? jinja_int(strtoll(part.data, NULL, 10)) : jinja_string(part));
     i = end + 1;
   }
   return item;
@@ -1065,12 +1117,17 @@ static jinja_value_t f_trim(jinja_eval_t *ev, jinja_value_t v, const jinja_args_
   return jinja_string(strip(soft_str(ev, v), use ? &chars : NULL, true, true));
 }
 
-static jinja_value_t case_filter(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args, case_op_t op) {
+static jinja_value_t case_filter(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args,
+                                 case_op_t op) {
   no_args(ev, "case filter", args);
   return jinja_string(change_case(ev, soft_str(ev, v), op));
 }
-static jinja_value_t f_upper(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return case_filter(ev, v, a, CASE_UPPER); }
-static jinja_value_t f_lower(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return case_filter(ev, v, a, CASE_LOWER); }
+static jinja_value_t f_upper(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return case_filter(ev, v, a, CASE_UPPER);
+}
+static jinja_value_t f_lower(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return case_filter(ev, v, a, CASE_LOWER);
+}
 static jinja_value_t f_capitalize(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
   return case_filter(ev, v, a, CASE_CAPITALIZE);
 }
@@ -1144,7 +1201,8 @@ static jinja_value_t f_join(jinja_eval_t *ev, jinja_value_t v, const jinja_args_
   jinja_buf_t b = {.heap = &ev->heap};
   for (size_t i = 0; i < l->len; i++) {
     if (i) jinja_buf_put(&b, sep.data, sep.len);
-    jinja_write_str(ev, &b, g[1] && a[1].kind != JV_NONE ? get_path(ev, l->items[i], a[1]) : l->items[i]);
+    jinja_write_str(ev, &b,
+                    g[1] && a[1].kind != JV_NONE ? get_path(ev, l->items[i], a[1]) : l->items[i]);
   }
   return make_string(&b);
 }
@@ -1179,7 +1237,9 @@ static bool parse_int_text(jinja_str_t s, int64_t base, int64_t *out) {
       need_digit = true;
       continue;
     }
-    int d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'z' ? (c | 32) - 'a' + 10 : 99;
+    int d = c >= '0' && c <= '9'                 ? c - '0'
+            : (c | 32) >= 'a' && (c | 32) <= 'z' ? (c | 32) - 'a' + 10
+                                                 : 99;
     if (d >= base) return false;
     if (v > (UINT64_C(1) << 63) / (uint64_t)base) return false;
     v = v * (uint64_t)base + (uint64_t)d;
@@ -1217,7 +1277,8 @@ static bool parse_float_text(jinja_eval_t *ev, jinja_str_t s, double *out) {
     char low[16] = "";
     for (size_t i = 0; t[i] && i < sizeof low - 1; i++) low[i] = (char)(t[i] | 32);
     if (strcmp(low, "inf") && strcmp(low, "infinity") && strcmp(low, "nan")) return false;
-  } else if ((t[0] != '.' && !jinja_is_digit((unsigned char)t[0])) || strchr(t, 'x') || strchr(t, 'X')) {
+  } else if ((t[0] != '.' && !jinja_is_digit((unsigned char)t[0])) || strchr(t, 'x') ||
+             strchr(t, 'X')) {
     return false;
   }
   *out = strtod(tmp, &end);
@@ -1233,12 +1294,9 @@ static jinja_value_t f_int(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t
   int64_t base = g[1] ? want_int(ev, "int", a[1]) : 10, i;
   double d;
   switch (v.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, v);
-  case JV_INT:
-    return v;
-  case JV_BOOL:
-    return jinja_int(v.b);
+  case JV_UNDEFINED: jinja_undefined_fail(ev, v);
+  case JV_INT: return v;
+  case JV_BOOL: return jinja_int(v.b);
   case JV_FLOAT:
     if (isnan(v.f) || isinf(v.f) || fabs(v.f) >= 9.2e18) return fallback;
     return jinja_int((int64_t)v.f);
@@ -1247,8 +1305,7 @@ static jinja_value_t f_int(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t
     if (parse_float_text(ev, v.s, &d) && !isnan(d) && !isinf(d) && fabs(d) < 9.2e18)
       return jinja_int((int64_t)d);
     return fallback;
-  default:
-    return fallback;
+  default: return fallback;
   }
 }
 
@@ -1260,18 +1317,12 @@ static jinja_value_t f_float(jinja_eval_t *ev, jinja_value_t v, const jinja_args
   jinja_value_t fallback = g[0] ? a[0] : jinja_float(0);
   double d;
   switch (v.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, v);
-  case JV_INT:
-    return jinja_float((double)v.i);
-  case JV_BOOL:
-    return jinja_float(v.b);
-  case JV_FLOAT:
-    return v;
-  case JV_STRING:
-    return parse_float_text(ev, v.s, &d) ? jinja_float(d) : fallback;
-  default:
-    return fallback;
+  case JV_UNDEFINED: jinja_undefined_fail(ev, v);
+  case JV_INT: return jinja_float((double)v.i);
+  case JV_BOOL: return jinja_float(v.b);
+  case JV_FLOAT: return v;
+  case JV_STRING: return parse_float_text(ev, v.s, &d) ? jinja_float(d) : fallback;
+  default: return fallback;
   }
 }
 
@@ -1298,8 +1349,10 @@ static jinja_value_t f_round(jinja_eval_t *ev, jinja_value_t v, const jinja_args
   if (v.kind == JV_UNDEFINED) jinja_undefined_fail(ev, v);
   if (v.kind != JV_INT && v.kind != JV_BOOL && v.kind != JV_FLOAT)
     jinja_fail(ev, "round: expected a number, got %s", jinja_type_name(v));
-  if (prec < 0 || prec > 300) jinja_fail(ev, "round: precision %lld is not supported", (long long)prec);
-  if (v.kind != JV_FLOAT && str_is(method, "common")) return jinja_int(v.kind == JV_INT ? v.i : v.b);
+  if (prec < 0 || prec > 300)
+    jinja_fail(ev, "round: precision %lld is not supported", (long long)prec);
+  if (v.kind != JV_FLOAT && str_is(method, "common"))
+    return jinja_int(v.kind == JV_INT ? v.i : v.b);
   double x = v.kind == JV_FLOAT ? v.f : (double)(v.kind == JV_INT ? v.i : v.b);
   if (str_is(method, "common")) {
     if (isnan(x) || isinf(x)) return jinja_float(x);
@@ -1318,6 +1371,23 @@ static jinja_value_t f_items(jinja_eval_t *ev, jinja_value_t v, const jinja_args
   return iterator_of(items_of(ev, v.dict));
 }
 
+/* A NUL-terminated copy of s for the JSON writer (which takes C strings). */
+static const char *c_string(jinja_eval_t *ev, const char *what, jinja_str_t s) {
+  if (memchr(s.data, '\0', s.len)) jinja_fail(ev, "%s: contains a NUL character", what);
+  char *c = jinja_alloc(&ev->heap, s.len + 1);
+  memcpy(c, s.data, s.len);
+  return c;
+}
+
+/* n spaces (none if n <= 0), as Python's " " * n, NUL-terminated. */
+static jinja_str_t spaces(jinja_eval_t *ev, int64_t n) {
+  if (n > 1000) jinja_fail(ev, "indent %lld is too large", (long long)n);
+  size_t len = n > 0 ? (size_t)n : 0;
+  char *s = jinja_alloc(&ev->heap, len + 1);
+  memset(s, ' ', len);
+  return (jinja_str_t){s, len};
+}
+
 /* Hugging Face's tojson: json.dumps(x, ensure_ascii=False, indent=None,
  * separators=None, sort_keys=False), arguments in that order. */
 static jinja_value_t f_tojson(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args) {
@@ -1327,35 +1397,18 @@ static jinja_value_t f_tojson(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
   bind(ev, "tojson", args, p, a, g);
   jinja_json_options_t opt = {.ensure_ascii = g[0] && jinja_truthy(a[0]),
                               .sort_keys = g[3] && jinja_truthy(a[3])};
-  if (g[1] && a[1].kind != JV_NONE) {
-    if (a[1].kind == JV_STRING) {
-      char *s = jinja_alloc(&ev->heap, a[1].s.len + 1);
-      memcpy(s, a[1].s.data, a[1].s.len);
-      opt.indent = s;
-    } else {
-      int64_t n = want_int(ev, "tojson indent", a[1]);
-      if (n > 1000) jinja_fail(ev, "tojson: indent too large");
-      char *s = jinja_alloc(&ev->heap, (size_t)(n > 0 ? n : 0) + 1);
-      memset(s, ' ', (size_t)(n > 0 ? n : 0));
-      opt.indent = s;
-    }
-  }
+  if (g[1] && a[1].kind != JV_NONE)
+    opt.indent = a[1].kind == JV_STRING ? c_string(ev, "tojson indent", a[1].s)
+                                        : spaces(ev, want_int(ev, "tojson indent", a[1])).data;
   opt.item_sep = opt.indent ? "," : ", ";
   opt.key_sep = ": ";
   if (g[2] && a[2].kind != JV_NONE) {
     jinja_value_t seps = a[2];
     if ((seps.kind != JV_LIST && seps.kind != JV_TUPLE) || seps.list->len != 2)
       jinja_fail(ev, "tojson: separators must be a pair of strings");
-    for (int i = 0; i < 2; i++) {
-      jinja_str_t s = want_str(ev, "tojson separators", seps.list->items[i]);
-      char *c = jinja_alloc(&ev->heap, s.len + 1);
-      memcpy(c, s.data, s.len);
-      if (memchr(s.data, '\0', s.len)) jinja_fail(ev, "tojson: NUL in a separator");
-      *(i ? &opt.key_sep : &opt.item_sep) = c;
-    }
+    opt.item_sep = c_string(ev, "tojson separators", want_str(ev, "tojson", seps.list->items[0]));
+    opt.key_sep = c_string(ev, "tojson separators", want_str(ev, "tojson", seps.list->items[1]));
   }
-  if (opt.indent && strlen(opt.indent) != (g[1] && a[1].kind == JV_STRING ? a[1].s.len : strlen(opt.indent)))
-    jinja_fail(ev, "tojson: NUL in indent");
   jinja_buf_t b = {.heap = &ev->heap};
   jinja_write_json(ev, &b, v, &opt);
   return make_string(&b);
@@ -1366,16 +1419,8 @@ static jinja_value_t f_indent(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
   jinja_value_t a[3];
   bool g[3];
   bind(ev, "indent", args, p, a, g);
-  jinja_str_t ind;
-  if (g[0] && a[0].kind == JV_STRING) {
-    ind = a[0].s;
-  } else {
-    int64_t w = g[0] ? want_int(ev, "indent", a[0]) : 4;
-    if (w > 1000) jinja_fail(ev, "indent: width too large");
-    char *s = jinja_alloc(&ev->heap, (size_t)(w > 0 ? w : 0) + 1);
-    memset(s, ' ', (size_t)(w > 0 ? w : 0));
-    ind = (jinja_str_t){s, (size_t)(w > 0 ? w : 0)};
-  }
+  jinja_str_t ind =
+      g[0] && a[0].kind == JV_STRING ? a[0].s : spaces(ev, g[0] ? want_int(ev, "indent", a[0]) : 4);
   if (v.kind == JV_UNDEFINED) jinja_undefined_fail(ev, v);
   if (v.kind != JV_STRING) /* jinja2 appends "\n" to it first */
     jinja_fail(ev, "unsupported operand type(s) for +=: '%s' and 'str'", jinja_type_name(v));
@@ -1408,8 +1453,12 @@ static jinja_value_t f_escape(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
   jinja_buf_t b = {.heap = &ev->heap};
   for (size_t i = 0; i < s.len; i++) {
     char c = s.data[i];
-    const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;"
-                  : c == '\'' ? "&#39;" : NULL;
+    const char *e = c == '&'    ? "&amp;"
+                    : c == '<'  ? "&lt;"
+                    : c == '>'  ? "&gt;"
+                    : c == '"'  ? "&#34;"
+                    : c == '\'' ? "&#39;"
+                                : NULL;
     if (e)
       jinja_buf_puts(&b, e);
     else
@@ -1419,7 +1468,8 @@ static jinja_value_t f_escape(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
 }
 
 static jinja_value_t f_format(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args) {
-  if (args->n_pos && args->n_kw) jinja_fail(ev, "can't handle positional and keyword arguments at the same time");
+  if (args->n_pos && args->n_kw)
+    jinja_fail(ev, "can't handle positional and keyword arguments at the same time");
   jinja_value_t packed;
   if (args->n_kw) {
     packed = jinja_dict_new(ev, JV_DICT);
@@ -1463,10 +1513,18 @@ static jinja_value_t select_items(jinja_eval_t *ev, jinja_value_t v, const jinja
   }
   return iterator_of(out);
 }
-static jinja_value_t f_select(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return select_items(ev, v, a, false, true); }
-static jinja_value_t f_reject(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return select_items(ev, v, a, false, false); }
-static jinja_value_t f_selectattr(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return select_items(ev, v, a, true, true); }
-static jinja_value_t f_rejectattr(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return select_items(ev, v, a, true, false); }
+static jinja_value_t f_select(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return select_items(ev, v, a, false, true);
+}
+static jinja_value_t f_reject(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return select_items(ev, v, a, false, false);
+}
+static jinja_value_t f_selectattr(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return select_items(ev, v, a, true, true);
+}
+static jinja_value_t f_rejectattr(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return select_items(ev, v, a, true, false);
+}
 
 static jinja_value_t f_map(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args) {
   const jinja_list_t *l = jinja_iterate(ev, v);
@@ -1487,29 +1545,34 @@ static jinja_value_t f_map(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t
   int id = jinja_filter_lookup(name);
   if (id < 0) jinja_fail(ev, "No filter named '%.*s'", (int)name.len, name.data);
   jinja_args_t rest = {args->values + 1, args->n_pos - 1, args->names, args->n_kw};
-  for (size_t i = 0; i < l->len; i++) jinja_list_push(ev, out, jinja_apply_filter(ev, id, l->items[i], &rest));
+  for (size_t i = 0; i < l->len; i++)
+    jinja_list_push(ev, out, jinja_apply_filter(ev, id, l->items[i], &rest));
   return iterator_of(out);
 }
 
 /* A sort/unique/min/max key: the item or its attribute, lowercased strings
  * unless case-sensitive. */
-static jinja_value_t sort_key(jinja_eval_t *ev, jinja_value_t item, const jinja_value_t *attr, bool case_sensitive) {
+static jinja_value_t sort_key(jinja_eval_t *ev, jinja_value_t item, const jinja_value_t *attr,
+                              bool case_sensitive) {
   jinja_value_t k = attr ? get_path(ev, item, *attr) : item;
   if (!case_sensitive && k.kind == JV_STRING) return jinja_string(change_case(ev, k.s, CASE_LOWER));
   return k;
 }
 
 /* Stable merge sort of items by keys (both n long), Python's `<` order. */
-static void merge_sort(jinja_eval_t *ev, jinja_value_t *items, jinja_value_t *keys, size_t n, bool reverse) {
+static void merge_sort(jinja_eval_t *ev, jinja_value_t *items, jinja_value_t *keys, size_t n,
+                       bool reverse) {
   if (n < 2) return;
   size_t h = n / 2;
   merge_sort(ev, items, keys, h, reverse);
   merge_sort(ev, items + h, keys + h, n - h, reverse);
-  jinja_value_t *ti = jinja_alloc(&ev->heap, n * sizeof *ti), *tk = jinja_alloc(&ev->heap, n * sizeof *tk);
+  jinja_value_t *ti = jinja_alloc(&ev->heap, n * sizeof *ti),
+                *tk = jinja_alloc(&ev->heap, n * sizeof *tk);
   size_t i = 0, j = h, k = 0;
   while (i < h && j < n) {
     /* take from the right only when it sorts strictly first (stability) */
-    bool right = reverse ? jinja_compare(ev, keys[i], keys[j]) == -1 : jinja_compare(ev, keys[j], keys[i]) == -1;
+    bool right = reverse ? jinja_compare(ev, keys[i], keys[j]) == -1
+                         : jinja_compare(ev, keys[j], keys[i]) == -1;
     size_t from = right ? j++ : i++;
     ti[k] = items[from];
     tk[k++] = keys[from];
@@ -1530,7 +1593,8 @@ static jinja_value_t f_sort(jinja_eval_t *ev, jinja_value_t v, const jinja_args_
   jinja_value_t *keys = jinja_alloc(&ev->heap, (l->len + 1) * sizeof *keys);
   for (size_t i = 0; i < l->len; i++) {
     jinja_list_push(ev, out, l->items[i]);
-    keys[i] = sort_key(ev, l->items[i], g[2] && a[2].kind != JV_NONE ? &a[2] : NULL, g[1] && jinja_truthy(a[1]));
+    keys[i] = sort_key(ev, l->items[i], g[2] && a[2].kind != JV_NONE ? &a[2] : NULL,
+                       g[1] && jinja_truthy(a[1]));
   }
   merge_sort(ev, out.list->items, keys, l->len, g[0] && jinja_truthy(a[0]));
   return out;
@@ -1546,13 +1610,15 @@ static jinja_value_t f_dictsort(jinja_eval_t *ev, jinja_value_t v, const jinja_a
   bool by_value = false;
   if (g[1]) {
     jinja_str_t by = want_str(ev, "dictsort", a[1]);
-    if (!str_is(by, "key") && !str_is(by, "value")) jinja_fail(ev, "You can only sort by either \"key\" or \"value\"");
+    if (!str_is(by, "key") && !str_is(by, "value"))
+      jinja_fail(ev, "You can only sort by either \"key\" or \"value\"");
     by_value = str_is(by, "value");
   }
   jinja_value_t out = items_of(ev, v.dict);
   jinja_value_t *keys = jinja_alloc(&ev->heap, (v.dict->len + 1) * sizeof *keys);
   for (size_t i = 0; i < v.dict->len; i++)
-    keys[i] = sort_key(ev, by_value ? v.dict->values[i] : v.dict->keys[i], NULL, g[0] && jinja_truthy(a[0]));
+    keys[i] = sort_key(ev, by_value ? v.dict->values[i] : v.dict->keys[i], NULL,
+                       g[0] && jinja_truthy(a[0]));
   merge_sort(ev, out.list->items, keys, v.dict->len, g[2] && jinja_truthy(a[2]));
   return out;
 }
@@ -1565,7 +1631,8 @@ static jinja_value_t f_unique(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
   const jinja_list_t *l = jinja_iterate(ev, v);
   jinja_value_t seen = jinja_dict_new(ev, JV_DICT), out = jinja_list_new(ev, JV_LIST, 0), unused;
   for (size_t i = 0; i < l->len; i++) {
-    jinja_value_t k = sort_key(ev, l->items[i], g[1] && a[1].kind != JV_NONE ? &a[1] : NULL, g[0] && jinja_truthy(a[0]));
+    jinja_value_t k = sort_key(ev, l->items[i], g[1] && a[1].kind != JV_NONE ? &a[1] : NULL,
+                               g[0] && jinja_truthy(a[0]));
     if (jinja_dict_get(ev, seen.dict, k, &unused)) continue;
     jinja_dict_set(ev, seen.dict, k, jinja_none());
     jinja_list_push(ev, out, l->items[i]);
@@ -1573,7 +1640,8 @@ static jinja_value_t f_unique(jinja_eval_t *ev, jinja_value_t v, const jinja_arg
   return iterator_of(out);
 }
 
-static jinja_value_t min_max(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args, bool want_max) {
+static jinja_value_t min_max(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args,
+                             bool want_max) {
   static const char *const p[] = {"case_sensitive", "attribute", NULL};
   jinja_value_t a[2];
   bool g[2];
@@ -1593,8 +1661,12 @@ static jinja_value_t min_max(jinja_eval_t *ev, jinja_value_t v, const jinja_args
   }
   return l->items[best];
 }
-static jinja_value_t f_min(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return min_max(ev, v, a, false); }
-static jinja_value_t f_max(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) { return min_max(ev, v, a, true); }
+static jinja_value_t f_min(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return min_max(ev, v, a, false);
+}
+static jinja_value_t f_max(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *a) {
+  return min_max(ev, v, a, true);
+}
 
 static jinja_value_t f_sum(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t *args) {
   static const char *const p[] = {"attribute", "start", NULL};
@@ -1604,7 +1676,9 @@ static jinja_value_t f_sum(jinja_eval_t *ev, jinja_value_t v, const jinja_args_t
   const jinja_list_t *l = jinja_iterate(ev, v);
   jinja_value_t total = g[1] ? a[1] : jinja_int(0);
   for (size_t i = 0; i < l->len; i++)
-    total = jinja_binary_op(ev, JT_ADD, total, g[0] && a[0].kind != JV_NONE ? get_path(ev, l->items[i], a[0]) : l->items[i]);
+    total = jinja_binary_op(
+        ev, JT_ADD, total,
+        g[0] && a[0].kind != JV_NONE ? get_path(ev, l->items[i], a[0]) : l->items[i]);
   return total;
 }
 
@@ -1628,19 +1702,45 @@ static const struct {
   const char *name;
   filter_fn fn;
 } filters[] = {
-    {"default", f_default},       {"d", f_default},           {"length", f_length},
-    {"count", f_length},          {"trim", f_trim},           {"upper", f_upper},
-    {"lower", f_lower},           {"capitalize", f_capitalize}, {"title", f_title},
-    {"replace", f_replace},       {"first", f_first},         {"last", f_last},
-    {"list", f_list},             {"join", f_join},           {"string", f_string},
-    {"int", f_int},               {"float", f_float},         {"abs", f_abs},
-    {"round", f_round},           {"items", f_items},         {"tojson", f_tojson},
-    {"indent", f_indent},         {"safe", f_safe},           {"escape", f_escape},
-    {"e", f_escape},              {"format", f_format},       {"attr", f_attr},
-    {"select", f_select},         {"reject", f_reject},       {"selectattr", f_selectattr},
-    {"rejectattr", f_rejectattr}, {"map", f_map},             {"sort", f_sort},
-    {"dictsort", f_dictsort},     {"unique", f_unique},       {"min", f_min},
-    {"max", f_max},               {"sum", f_sum},             {"reverse", f_reverse},
+    {"default", f_default},
+    {"d", f_default},
+    {"length", f_length},
+    {"count", f_length},
+    {"trim", f_trim},
+    {"upper", f_upper},
+    {"lower", f_lower},
+    {"capitalize", f_capitalize},
+    {"title", f_title},
+    {"replace", f_replace},
+    {"first", f_first},
+    {"last", f_last},
+    {"list", f_list},
+    {"join", f_join},
+    {"string", f_string},
+    {"int", f_int},
+    {"float", f_float},
+    {"abs", f_abs},
+    {"round", f_round},
+    {"items", f_items},
+    {"tojson", f_tojson},
+    {"indent", f_indent},
+    {"safe", f_safe},
+    {"escape", f_escape},
+    {"e", f_escape},
+    {"format", f_format},
+    {"attr", f_attr},
+    {"select", f_select},
+    {"reject", f_reject},
+    {"selectattr", f_selectattr},
+    {"rejectattr", f_rejectattr},
+    {"map", f_map},
+    {"sort", f_sort},
+    {"dictsort", f_dictsort},
+    {"unique", f_unique},
+    {"min", f_min},
+    {"max", f_max},
+    {"sum", f_sum},
+    {"reverse", f_reverse},
 };
 
 int jinja_filter_lookup(jinja_str_t name) {
@@ -1649,6 +1749,7 @@ int jinja_filter_lookup(jinja_str_t name) {
   return -1;
 }
 
-jinja_value_t jinja_apply_filter(jinja_eval_t *ev, int id, jinja_value_t input, const jinja_args_t *args) {
+jinja_value_t jinja_apply_filter(jinja_eval_t *ev, int id, jinja_value_t input,
+                                 const jinja_args_t *args) {
   return filters[id].fn(ev, input, args);
 }

@@ -39,8 +39,7 @@ _Noreturn void jinja_fail(jinja_eval_t *ev, const char *fmt, ...) {
 
 static void step(jinja_eval_t *ev, const jinja_node_t *n) {
   ev->at = n;
-  if (++ev->steps > MAX_STEPS)
-    jinja_fail(ev, "the template ran for more than %d steps", MAX_STEPS);
+  if (++ev->steps > MAX_STEPS) jinja_fail(ev, "the template ran for more than %d steps", MAX_STEPS);
 }
 
 static jinja_scope_t *push_scope(jinja_eval_t *ev) {
@@ -79,30 +78,31 @@ static jinja_args_t eval_args(jinja_eval_t *ev, const jinja_node_t *n) {
   return args;
 }
 
-static jinja_value_t apply_filter_node(jinja_eval_t *ev, const jinja_node_t *n, jinja_value_t input) {
+static jinja_value_t apply_filter_node(jinja_eval_t *ev, const jinja_node_t *n,
+                                       jinja_value_t input) {
   jinja_args_t args = eval_args(ev, n);
   return jinja_apply_filter(ev, n->id, input, &args);
 }
 
 /* A block's filter chain (innermost operand NULL: the block's output). */
-static jinja_value_t apply_filter_chain(jinja_eval_t *ev, const jinja_node_t *n, jinja_value_t input) {
+static jinja_value_t apply_filter_chain(jinja_eval_t *ev, const jinja_node_t *n,
+                                        jinja_value_t input) {
   if (!n) return input;
   return apply_filter_node(ev, n, apply_filter_chain(ev, n->a, input));
 }
 
 static jinja_value_t negate(jinja_eval_t *ev, int op, jinja_value_t v) {
   switch (v.kind) {
-  case JV_UNDEFINED:
-    jinja_undefined_fail(ev, v);
-  case JV_BOOL:
-    return jinja_int(op == JT_SUB ? -(int64_t)v.b : v.b);
+  case JV_UNDEFINED: jinja_undefined_fail(ev, v);
+  case JV_BOOL: return jinja_int(op == JT_SUB ? -(int64_t)v.b : v.b);
   case JV_INT:
-    if (op == JT_SUB && v.i == INT64_MIN) jinja_fail(ev, "integer overflow (llmc's integers are 64-bit)");
+    if (op == JT_SUB && v.i == INT64_MIN)
+      jinja_fail(ev, "integer overflow (llmc's integers are 64-bit)");
     return jinja_int(op == JT_SUB ? -v.i : v.i);
-  case JV_FLOAT:
-    return jinja_float(op == JT_SUB ? -v.f : v.f);
+  case JV_FLOAT: return jinja_float(op == JT_SUB ? -v.f : v.f);
   default:
-    jinja_fail(ev, "bad operand type for unary %s: '%s'", op == JT_SUB ? "-" : "+", jinja_type_name(v));
+    jinja_fail(ev, "bad operand type for unary %s: '%s'", op == JT_SUB ? "-" : "+",
+               jinja_type_name(v));
   }
 }
 
@@ -115,7 +115,10 @@ static bool compare_op(jinja_eval_t *ev, int op, jinja_value_t a, jinja_value_t 
   case JN_NOT_IN: return !jinja_contains(ev, b, a);
   default:
     c = jinja_compare(ev, a, b); /* 2: unordered (NaN) */
-    return op == JT_LT ? c == -1 : op == JT_LE ? c == -1 || c == 0 : op == JT_GT ? c == 1 : c == 1 || c == 0;
+    return op == JT_LT   ? c == -1
+           : op == JT_LE ? c == -1 || c == 0
+           : op == JT_GT ? c == 1
+                         : c == 1 || c == 0;
   }
 }
 
@@ -136,10 +139,8 @@ static jinja_value_t eval(jinja_eval_t *ev, const jinja_node_t *n) {
   step(ev, n);
   jinja_value_t v, w;
   switch (n->kind) {
-  case JN_CONST:
-    return n->value;
-  case JN_NAME:
-    return lookup(ev, n->name);
+  case JN_CONST: return n->value;
+  case JN_NAME: return lookup(ev, n->name);
   case JN_LIST:
   case JN_TUPLE:
     v = jinja_list_new(ev, n->kind == JN_LIST ? JV_LIST : JV_TUPLE, n->n_items);
@@ -170,10 +171,8 @@ static jinja_value_t eval(jinja_eval_t *ev, const jinja_node_t *n) {
     ev->at = n;
     return jinja_slice(ev, v, bounds[0], bounds[1], bounds[2]);
   }
-  case JN_CALL:
-    return eval_call(ev, n);
-  case JN_FILTER:
-    return apply_filter_node(ev, n, eval(ev, n->a));
+  case JN_CALL: return eval_call(ev, n);
+  case JN_FILTER: return apply_filter_node(ev, n, eval(ev, n->a));
   case JN_TEST: {
     v = eval(ev, n->a);
     jinja_args_t args = eval_args(ev, n);
@@ -203,12 +202,12 @@ static jinja_value_t eval(jinja_eval_t *ev, const jinja_node_t *n) {
     if (jinja_truthy(eval(ev, n->b))) return eval(ev, n->a);
     if (n->c) return eval(ev, n->c);
     char *hint = jinja_alloc(&ev->heap, 128);
-    snprintf(hint, 128,
-             "the inline if-expression on line %d evaluated to false and no else section was defined.",
-             n->line);
+    snprintf(
+        hint, 128,
+        "the inline if-expression on line %d evaluated to false and no else section was defined.",
+        n->line);
     return jinja_undefined(hint);
-  default:
-    jinja_fail(ev, "internal error: statement node in an expression");
+  default: jinja_fail(ev, "internal error: statement node in an expression");
   }
 }
 
@@ -229,7 +228,8 @@ static jinja_str_t capture(jinja_eval_t *ev, jinja_node_t *const *body, size_t n
 }
 
 /* Binds a for loop's targets (or a set's) to value, unpacking for several. */
-static void bind_targets(jinja_eval_t *ev, const jinja_str_t *names, size_t n, jinja_value_t value) {
+static void bind_targets(jinja_eval_t *ev, const jinja_str_t *names, size_t n,
+                         jinja_value_t value) {
   if (n == 1) {
     assign(ev, names[0], value);
     return;
@@ -283,9 +283,7 @@ static void exec(jinja_eval_t *ev, const jinja_node_t *n) {
   step(ev, n);
   jinja_value_t v;
   switch (n->kind) {
-  case JN_TEXT:
-    jinja_buf_put(ev->out, n->text.data, n->text.len);
-    return;
+  case JN_TEXT: jinja_buf_put(ev->out, n->text.data, n->text.len); return;
   case JN_OUTPUT:
     v = eval(ev, n->a);
     ev->at = n->a;
@@ -303,9 +301,7 @@ static void exec(jinja_eval_t *ev, const jinja_node_t *n) {
     }
     exec_body(ev, n->body2, n->n_body2);
     return;
-  case JN_FOR:
-    exec_for(ev, n);
-    return;
+  case JN_FOR: exec_for(ev, n); return;
   case JN_SET:
     v = eval(ev, n->a);
     ev->at = n;
@@ -335,11 +331,8 @@ static void exec(jinja_eval_t *ev, const jinja_node_t *n) {
     return;
   }
   case JN_BREAK:
-  case JN_CONTINUE:
-    ev->flow = n->kind;
-    return;
-  default:
-    jinja_fail(ev, "internal error: expression node as a statement");
+  case JN_CONTINUE: ev->flow = n->kind; return;
+  default: jinja_fail(ev, "internal error: expression node as a statement");
   }
 }
 

@@ -41,8 +41,8 @@ static void locate(lexer_t *lx, size_t pos, int *line, int *col) {
       lx->loc_line_start = lx->loc_pos + 1;
     }
   *line = lx->loc_line;
-  *col = 1 + (int)jinja_utf8_count((jinja_str_t){lx->src + lx->loc_line_start,
-                                                  pos - lx->loc_line_start});
+  *col = 1 + (int)jinja_utf8_count(
+                 (jinja_str_t){lx->src + lx->loc_line_start, pos - lx->loc_line_start});
 }
 
 _Noreturn static void lex_fail(lexer_t *lx, size_t pos, const char *msg, const char *arg) {
@@ -103,7 +103,8 @@ static void emit_text(lexer_t *lx, size_t start, size_t end, char sign, bool lst
   } else if (sign != '+' && lstrip) {
     size_t l_pos = len;
     while (l_pos > 0 && text[l_pos - 1] != '\n') l_pos--;
-    if ((l_pos > 0 || lx->line_starting) && l_pos < len && rstrip_len(text + l_pos, len - l_pos) == 0)
+    if ((l_pos > 0 || lx->line_starting) && l_pos < len &&
+        rstrip_len(text + l_pos, len - l_pos) == 0)
       len = l_pos;
   }
   if (len) emit(lx, JT_TEXT, start)->text = (jinja_str_t){text, len};
@@ -160,40 +161,45 @@ static int digit_value(char c) {
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : 99;
 }
 
-/* An integer literal at pos (jinja2's integer_re) into *out; returns its end or pos. */
-static size_t scan_int(lexer_t *lx, size_t pos, int64_t *out) {
+/* Digits in `base` from start, single underscores allowed between them
+ * (and before the first when lead_underscore), into *out; returns the end,
+ * start itself when there are none. */
+static size_t scan_based(lexer_t *lx, size_t start, int base, bool lead_underscore,
+                         int64_t *out) {
   const char *s = lx->src;
-  int base = 10;
-  size_t p = pos;
-  if (s[p] == '0' && p + 1 < lx->len) {
-    char k = (char)(s[p + 1] | 32);
-    base = k == 'b' ? 2 : k == 'o' ? 8 : k == 'x' ? 16 : 10;
-  }
-  if (base != 10) {
-    p += 2;
-  } else if (s[p] == '0') { /* 0(_?0)*: zero alone */
-    p++;
-    while (p + 1 < lx->len && s[p] == '_' && s[p + 1] == '0') p += 2;
-    while (p < lx->len && s[p] == '0') p++;
-    *out = 0;
-    return p;
-  } else if (!(s[p] >= '1' && s[p] <= '9')) {
-    return pos;
-  }
   uint64_t v = 0;
-  size_t first = p;
+  size_t p = start;
   for (;;) {
     size_t q = p;
-    if (q < lx->len && s[q] == '_' && (base != 10 || q > first)) q++;
+    if (q < lx->len && s[q] == '_' && (lead_underscore || q > start)) q++;
     if (q >= lx->len || digit_value(s[q]) >= base) break;
     if (v > (UINT64_C(0x7FFFFFFFFFFFFFFF) - (uint64_t)digit_value(s[q])) / (uint64_t)base)
-      lex_fail(lx, pos, "integer literal too large (llmc's integers are 64-bit)", "");
+      lex_fail(lx, start, "integer literal too large (llmc's integers are 64-bit)", "");
     v = v * (uint64_t)base + (uint64_t)digit_value(s[q]);
     p = q + 1;
   }
-  if (p == first) return pos; /* "0x" with no digits: not an integer */
   *out = (int64_t)v;
   return p;
+}
+
+/* An integer literal at pos (jinja2's integer_re: 0b.., 0o.., 0x..,
+ * decimal, or zeros) into *out; returns its end, or pos if there is none. */
+static size_t scan_int(lexer_t *lx, size_t pos, int64_t *out) {
+  const char *s = lx->src;
+  if (s[pos] == '0' && pos + 1 < lx->len) {
+    char k = (char)(s[pos + 1] | 32);
+    int base = k == 'b' ? 2 : k == 'o' ? 8 : k == 'x' ? 16 : 0;
+    size_t end = base ? scan_based(lx, pos + 2, base, true, out) : 0;
+    if (end > pos + 2) return end;
+  }
+  if (s[pos] == '0') { /* 0(_?0)* */
+    size_t p = pos + 1;
+    while (p < lx->len && (s[p] == '0' || (s[p] == '_' && p + 1 < lx->len && s[p + 1] == '0')))
+      p += s[p] == '_' ? 2 : 1;
+    *out = 0;
+    return p;
+  }
+  return s[pos] >= '1' && s[pos] <= '9' ? scan_based(lx, pos, 10, false, out) : pos;
 }
 
 static bool hex_value(const char *s, size_t n, uint32_t *out) {
@@ -236,9 +242,10 @@ static jinja_str_t decode_string(lexer_t *lx, size_t start, size_t end) {
       size_t n = c == 'x' ? 2 : c == 'u' ? 4 : 8;
       uint32_t v;
       if (end - i < n || !hex_value(s + i, n, &v))
-        lex_fail(lx, i - 2, "string literal: truncated \\", c == 'x' ? "xXX escape"
-                                                           : c == 'u' ? "uXXXX escape"
-                                                                      : "UXXXXXXXX escape");
+        lex_fail(lx, i - 2, "string literal: truncated \\",
+                 c == 'x'   ? "xXX escape"
+                 : c == 'u' ? "uXXXX escape"
+                            : "UXXXXXXXX escape");
       if (v > 0x10FFFF) lex_fail(lx, i - 2, "string literal: illegal Unicode character", "");
       if (v >= 0xD800 && v <= 0xDFFF)
         lex_fail(lx, i - 2, "string literal: surrogate escapes are not supported", "");
@@ -271,11 +278,11 @@ typedef struct {
 
 /* Longest first, as jinja2 sorts its operator regex. */
 static const op_t operators[] = {
-    {"//", JT_FLOORDIV}, {"**", JT_POW}, {"==", JT_EQ},     {"!=", JT_NE},       {">=", JT_GE},
-    {"<=", JT_LE},       {"+", JT_ADD},  {"-", JT_SUB},     {"/", JT_DIV},       {"*", JT_MUL},
-    {"%", JT_MOD},       {"~", JT_TILDE}, {"[", JT_LBRACKET}, {"]", JT_RBRACKET}, {"(", JT_LPAREN},
-    {")", JT_RPAREN},    {"{", JT_LBRACE}, {"}", JT_RBRACE},  {">", JT_GT},        {"<", JT_LT},
-    {"=", JT_ASSIGN},    {".", JT_DOT},  {":", JT_COLON},   {"|", JT_PIPE},      {",", JT_COMMA},
+    {"//", JT_FLOORDIV}, {"**", JT_POW},   {"==", JT_EQ},      {"!=", JT_NE},      {">=", JT_GE},
+    {"<=", JT_LE},       {"+", JT_ADD},    {"-", JT_SUB},      {"/", JT_DIV},      {"*", JT_MUL},
+    {"%", JT_MOD},       {"~", JT_TILDE},  {"[", JT_LBRACKET}, {"]", JT_RBRACKET}, {"(", JT_LPAREN},
+    {")", JT_RPAREN},    {"{", JT_LBRACE}, {"}", JT_RBRACE},   {">", JT_GT},       {"<", JT_LT},
+    {"=", JT_ASSIGN},    {".", JT_DOT},    {":", JT_COLON},    {"|", JT_PIPE},     {",", JT_COMMA},
     {";", JT_SEMICOLON},
 };
 
@@ -443,8 +450,8 @@ void jinja_lex(jinja_heap_t *h, const char *src, size_t len, jinja_token_t **out
   while (lx.pos < lx.len) {
     size_t tag = lx.pos;
     while (tag + 1 < lx.len &&
-           !(lx.src[tag] == '{' && (lx.src[tag + 1] == '{' || lx.src[tag + 1] == '%' ||
-                                    lx.src[tag + 1] == '#')))
+           !(lx.src[tag] == '{' &&
+             (lx.src[tag + 1] == '{' || lx.src[tag + 1] == '%' || lx.src[tag + 1] == '#')))
       tag++;
     if (tag + 1 >= lx.len) { /* no more tags: the rest is data */
       emit(&lx, JT_TEXT, lx.pos)->text = (jinja_str_t){lx.src + lx.pos, lx.len - lx.pos};
@@ -475,24 +482,42 @@ void jinja_lex(jinja_heap_t *h, const char *src, size_t len, jinja_token_t **out
 
 const char *jinja_token_name(jinja_token_kind_t kind) {
   static const char *const names[JT_COUNT] = {
-      [JT_EOF] = "end of template", [JT_TEXT] = "template data",
-      [JT_VAR_BEGIN] = "'{{'",     [JT_VAR_END] = "'}}'",
-      [JT_BLOCK_BEGIN] = "'{%'",   [JT_BLOCK_END] = "'%}'",
-      [JT_NAME] = "name",          [JT_STRING] = "string",
-      [JT_INT] = "integer",        [JT_FLOAT] = "float",
-      [JT_ADD] = "'+'",            [JT_SUB] = "'-'",
-      [JT_MUL] = "'*'",            [JT_DIV] = "'/'",
-      [JT_FLOORDIV] = "'//'",      [JT_MOD] = "'%'",
-      [JT_POW] = "'**'",           [JT_TILDE] = "'~'",
-      [JT_LBRACKET] = "'['",       [JT_RBRACKET] = "']'",
-      [JT_LPAREN] = "'('",         [JT_RPAREN] = "')'",
-      [JT_LBRACE] = "'{'",         [JT_RBRACE] = "'}'",
-      [JT_EQ] = "'=='",            [JT_NE] = "'!='",
-      [JT_GT] = "'>'",             [JT_GE] = "'>='",
-      [JT_LT] = "'<'",             [JT_LE] = "'<='",
-      [JT_ASSIGN] = "'='",         [JT_DOT] = "'.'",
-      [JT_COLON] = "':'",          [JT_PIPE] = "'|'",
-      [JT_COMMA] = "','",          [JT_SEMICOLON] = "';'",
+      [JT_EOF] = "end of template",
+      [JT_TEXT] = "template data",
+      [JT_VAR_BEGIN] = "'{{'",
+      [JT_VAR_END] = "'}}'",
+      [JT_BLOCK_BEGIN] = "'{%'",
+      [JT_BLOCK_END] = "'%}'",
+      [JT_NAME] = "name",
+      [JT_STRING] = "string",
+      [JT_INT] = "integer",
+      [JT_FLOAT] = "float",
+      [JT_ADD] = "'+'",
+      [JT_SUB] = "'-'",
+      [JT_MUL] = "'*'",
+      [JT_DIV] = "'/'",
+      [JT_FLOORDIV] = "'//'",
+      [JT_MOD] = "'%'",
+      [JT_POW] = "'**'",
+      [JT_TILDE] = "'~'",
+      [JT_LBRACKET] = "'['",
+      [JT_RBRACKET] = "']'",
+      [JT_LPAREN] = "'('",
+      [JT_RPAREN] = "')'",
+      [JT_LBRACE] = "'{'",
+      [JT_RBRACE] = "'}'",
+      [JT_EQ] = "'=='",
+      [JT_NE] = "'!='",
+      [JT_GT] = "'>'",
+      [JT_GE] = "'>='",
+      [JT_LT] = "'<'",
+      [JT_LE] = "'<='",
+      [JT_ASSIGN] = "'='",
+      [JT_DOT] = "'.'",
+      [JT_COLON] = "':'",
+      [JT_PIPE] = "'|'",
+      [JT_COMMA] = "','",
+      [JT_SEMICOLON] = "';'",
   };
   return kind >= 0 && kind < JT_COUNT && names[kind] ? names[kind] : "token";
 }

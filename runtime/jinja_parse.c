@@ -202,7 +202,8 @@ static jinja_node_t *parse_test(parser_t *p, jinja_node_t *operand) {
   const jinja_token_t *t = cur(p);
   n->name = parse_dotted_name(p);
   n->id = jinja_test_lookup(n->name);
-  if (n->id < 0) fail_at(p, t, "unknown or unsupported test '%.*s'", (int)n->name.len, n->name.data);
+  if (n->id < 0)
+    fail_at(p, t, "unknown or unsupported test '%.*s'", (int)n->name.len, n->name.data);
   n->a = operand;
   const jinja_token_t *c = cur(p);
   if (c->kind == JT_LPAREN) {
@@ -285,14 +286,9 @@ static jinja_node_t *parse_primary(parser_t *p) {
     n = parse_tuple(p, true, true, NULL);
     expect(p, JT_RPAREN);
     return n;
-  case JT_LBRACKET:
-    advance(p);
-    return parse_list(p, JN_LIST, JT_RBRACKET, t);
-  case JT_LBRACE:
-    advance(p);
-    return parse_list(p, JN_DICT, JT_RBRACE, t);
-  default:
-    fail_at(p, t, "unexpected %s", describe(p, t));
+  case JT_LBRACKET: advance(p); return parse_list(p, JN_LIST, JT_RBRACKET, t);
+  case JT_LBRACE: advance(p); return parse_list(p, JN_DICT, JT_RBRACE, t);
+  default: fail_at(p, t, "unexpected %s", describe(p, t));
   }
 }
 
@@ -421,8 +417,8 @@ static jinja_node_t *parse_pow(parser_t *p) {
 
 static jinja_node_t *parse_math2(parser_t *p) {
   jinja_node_t *left = parse_pow(p);
-  for (jinja_token_kind_t k; (k = cur(p)->kind) == JT_MUL || k == JT_DIV || k == JT_FLOORDIV ||
-                             k == JT_MOD;) {
+  for (jinja_token_kind_t k;
+       (k = cur(p)->kind) == JT_MUL || k == JT_DIV || k == JT_FLOORDIV || k == JT_MOD;) {
     const jinja_token_t *t = advance(p);
     left = binary(p, t, k, left, parse_pow(p));
   }
@@ -469,8 +465,7 @@ static jinja_node_t *parse_compare(parser_t *p) {
     } else {
       break;
     }
-    if (operands.n == sizeof ops / sizeof ops[0])
-      fail_at(p, t, "too many chained comparisons");
+    if (operands.n == sizeof ops / sizeof ops[0]) fail_at(p, t, "too many chained comparisons");
     ops[operands.n] = op;
     vec_push(p, &operands, parse_math1(p));
   }
@@ -769,9 +764,11 @@ static void parse_body(parser_t *p, const char *const *end_tags, jinja_node_t **
       if (!end_tags) break;
       char want[128] = "";
       for (const char *const *e = end_tags; *e; e++)
-        snprintf(want + strlen(want), sizeof want - strlen(want), "%s'%s'", e == end_tags ? "" : " or ", *e);
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s'%s'",
+                 e == end_tags ? "" : " or ", *e);
       char msg[256];
-      snprintf(msg, sizeof msg, "unexpected end of template: the '%.*s' tag opened at %d:%d needs %s",
+      snprintf(msg, sizeof msg,
+               "unexpected end of template: the '%.*s' tag opened at %d:%d needs %s",
                (int)opened->text.len, opened->text.data, opened->line, opened->col, want);
       jinja_throw(p->h->trap, t->line, t->col, "%s", msg);
     }

@@ -31,8 +31,7 @@ _Noreturn void jinja_throw(jinja_trap_t *trap, int line, int col, const char *fm
 
 void *jinja_alloc(jinja_heap_t *h, size_t size) {
   if (size > h->limit - h->used)
-    jinja_throw(h->trap, 0, 0, "the template needs more than %zu MiB of memory",
-                h->limit >> 20);
+    jinja_throw(h->trap, 0, 0, "the template needs more than %zu MiB of memory", h->limit >> 20);
   h->used += size;
   return llmc_arena_alloc(h->arena, size);
 }
@@ -109,9 +108,11 @@ jinja_str_t jinja_buf_str(const jinja_buf_t *b) {
 uint32_t jinja_utf8_decode(const char *s, size_t len, size_t *adv) {
   const unsigned char *u = (const unsigned char *)s;
   uint32_t c = u[0];
-  size_t n = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3
-                                                     : c >= 0xF0 && c < 0xF5 ? 4
-                                                                             : 0;
+  size_t n = c < 0x80                ? 1
+             : c >= 0xC2 && c < 0xE0 ? 2
+             : c >= 0xE0 && c < 0xF0 ? 3
+             : c >= 0xF0 && c < 0xF5 ? 4
+                                     : 0;
   if (n == 1) {
     *adv = 1;
     return c;
@@ -135,7 +136,7 @@ invalid:
 
 size_t jinja_utf8_count(jinja_str_t s) {
   size_t n = 0;
-  for (size_t i = 0; i < s.len; i++) n += ((unsigned char)s.data[i] & 0xC0) != 0x80;
+  for (size_t i = 0, adv; i < s.len; i += adv, n++) jinja_utf8_decode(s.data + i, s.len - i, &adv);
   return n;
 }
 
@@ -146,8 +147,8 @@ bool jinja_is_space(uint32_t cp) {
 }
 
 bool jinja_is_linebreak(uint32_t cp) {
-  return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 ||
-         cp == 0x2028 || cp == 0x2029;
+  return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 || cp == 0x2028 ||
+         cp == 0x2029;
 }
 
 /* Case pairs as ranges: code points lo..hi map to cp + delta, every `stride`
@@ -159,13 +160,12 @@ typedef struct {
 } case_range_t;
 
 static const case_range_t upper_to_lower[] = {
-    {0x41, 0x5A, 32, 1},      {0xC0, 0xD6, 32, 1},     {0xD8, 0xDE, 32, 1},
-    {0x100, 0x12E, 1, 2},     {0x132, 0x136, 1, 2},    {0x139, 0x147, 1, 2},
-    {0x14A, 0x176, 1, 2},     {0x179, 0x17D, 1, 2},    {0x391, 0x3A1, 32, 1},
-    {0x3A3, 0x3AB, 32, 1},    {0x386, 0x386, 38, 1},   {0x388, 0x38A, 37, 1},
-    {0x38C, 0x38C, 64, 1},    {0x38E, 0x38F, 63, 1},   {0x400, 0x40F, 80, 1},
-    {0x410, 0x42F, 32, 1},    {0x460, 0x480, 1, 2},    {0x48A, 0x4BE, 1, 2},
-    {0x4C1, 0x4CD, 1, 2},     {0x4D0, 0x52E, 1, 2},    {0x178, 0x178, -121, 1},
+    {0x41, 0x5A, 32, 1},     {0xC0, 0xD6, 32, 1},   {0xD8, 0xDE, 32, 1},   {0x100, 0x12E, 1, 2},
+    {0x132, 0x136, 1, 2},    {0x139, 0x147, 1, 2},  {0x14A, 0x176, 1, 2},  {0x179, 0x17D, 1, 2},
+    {0x391, 0x3A1, 32, 1},   {0x3A3, 0x3AB, 32, 1}, {0x386, 0x386, 38, 1}, {0x388, 0x38A, 37, 1},
+    {0x38C, 0x38C, 64, 1},   {0x38E, 0x38F, 63, 1}, {0x400, 0x40F, 80, 1}, {0x410, 0x42F, 32, 1},
+    {0x460, 0x480, 1, 2},    {0x48A, 0x4BE, 1, 2},  {0x4C1, 0x4CD, 1, 2},  {0x4D0, 0x52E, 1, 2},
+    {0x178, 0x178, -121, 1},
 };
 
 uint32_t jinja_to_lower(uint32_t cp) {
@@ -178,7 +178,7 @@ uint32_t jinja_to_lower(uint32_t cp) {
 }
 
 uint32_t jinja_to_upper(uint32_t cp) {
-  if (cp == 0xB5) return 0x39C; /* micro sign */
+  if (cp == 0xB5) return 0x39C;  /* micro sign */
   if (cp == 0x3C2) return 0x3A3; /* final sigma */
   for (size_t i = 0; i < sizeof upper_to_lower / sizeof upper_to_lower[0]; i++) {
     const case_range_t *r = &upper_to_lower[i];
@@ -191,8 +191,8 @@ uint32_t jinja_to_upper(uint32_t cp) {
 
 bool jinja_is_alpha(uint32_t cp) {
   if (cp < 0x80) return (cp | 32) >= 'a' && (cp | 32) <= 'z';
-  return cp == 0xAA || cp == 0xB5 || cp == 0xBA || cp == 0xDF ||
-         jinja_to_lower(cp) != cp || jinja_to_upper(cp) != cp;
+  return cp == 0xAA || cp == 0xB5 || cp == 0xBA || cp == 0xDF || jinja_to_lower(cp) != cp ||
+         jinja_to_upper(cp) != cp;
 }
 
 bool jinja_is_digit(uint32_t cp) { return cp >= '0' && cp <= '9'; }

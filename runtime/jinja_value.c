@@ -19,9 +19,7 @@ jinja_value_t jinja_bool(bool b) { return (jinja_value_t){.kind = JV_BOOL, .b = 
 jinja_value_t jinja_int(int64_t i) { return (jinja_value_t){.kind = JV_INT, .i = i}; }
 jinja_value_t jinja_float(double f) { return (jinja_value_t){.kind = JV_FLOAT, .f = f}; }
 jinja_value_t jinja_string(jinja_str_t s) { return (jinja_value_t){.kind = JV_STRING, .s = s}; }
-jinja_value_t jinja_cstring(const char *s) {
-  return jinja_string((jinja_str_t){s, strlen(s)});
-}
+jinja_value_t jinja_cstring(const char *s) { return jinja_string((jinja_str_t){s, strlen(s)}); }
 jinja_value_t jinja_undefined(const char *hint) {
   return (jinja_value_t){.kind = JV_UNDEFINED, .hint = hint};
 }
@@ -34,11 +32,14 @@ const char *jinja_type_name(jinja_value_t v) {
   static const char *const views[] = {"list", "dict_items", "dict_keys", "dict_values"};
   if (v.kind == JV_LIST) return views[v.list->view];
   static const char *const names[JV_KIND_COUNT] = {
-      [JV_UNDEFINED] = "Undefined", [JV_NONE] = "NoneType",   [JV_BOOL] = "bool",
-      [JV_INT] = "int",             [JV_FLOAT] = "float",     [JV_STRING] = "str",
-      [JV_LIST] = "list",           [JV_TUPLE] = "tuple",     [JV_ITERATOR] = "generator",
-      [JV_DICT] = "dict",           [JV_NAMESPACE] = "Namespace", [JV_LOOP] = "LoopContext",
-      [JV_MACRO] = "Macro",         [JV_FUNCTION] = "function", [JV_METHOD] = "method",
+      [JV_UNDEFINED] = "Undefined", [JV_NONE] = "NoneType",
+      [JV_BOOL] = "bool",           [JV_INT] = "int",
+      [JV_FLOAT] = "float",         [JV_STRING] = "str",
+      [JV_LIST] = "list",           [JV_TUPLE] = "tuple",
+      [JV_ITERATOR] = "generator",  [JV_DICT] = "dict",
+      [JV_NAMESPACE] = "Namespace", [JV_LOOP] = "LoopContext",
+      [JV_MACRO] = "Macro",         [JV_FUNCTION] = "function",
+      [JV_METHOD] = "method",
   };
   return names[v.kind];
 }
@@ -55,8 +56,23 @@ jinja_value_t jinja_list_new(jinja_eval_t *ev, jinja_kind_t kind, size_t cap) {
   return (jinja_value_t){.kind = kind, .list = l};
 }
 
+/* How deeply lists, tuples and dicts nest in v (see jinja.h). */
+static uint32_t nesting(jinja_value_t v) {
+  if (v.kind == JV_LIST || v.kind == JV_TUPLE || v.kind == JV_ITERATOR) return v.list->depth;
+  return v.kind == JV_DICT ? v.dict->depth : 0;
+}
+
+/* Raises *depth to hold item, failing past the limit. */
+static void nest(jinja_eval_t *ev, uint32_t *depth, jinja_value_t item) {
+  uint32_t d = nesting(item) + 1;
+  if (d > JINJA_MAX_NESTING)
+    jinja_fail(ev, "values nested more than %d levels deep", JINJA_MAX_NESTING);
+  if (d > *depth) *depth = d;
+}
+
 void jinja_list_push(jinja_eval_t *ev, jinja_value_t list, jinja_value_t item) {
   jinja_list_t *l = list.list;
+  nest(ev, &l->depth, item);
   if (l->len == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 4;
     jinja_value_t *items = jinja_alloc(&ev->heap, cap * sizeof *items);
@@ -98,9 +114,7 @@ static uint64_t hash_value(jinja_value_t v) {
     for (size_t i = 0; i < v.s.len; i++) h = (h ^ (unsigned char)v.s.data[i]) * 1099511628211u;
     return h;
   case JV_BOOL:
-  case JV_INT:
-    h = (uint64_t)as_int(v);
-    break;
+  case JV_INT: h = (uint64_t)as_int(v); break;
   case JV_FLOAT:
     if (v.f == floor(v.f) && fabs(v.f) < 9.2e18) {
       h = (uint64_t)(int64_t)v.f;
@@ -113,10 +127,8 @@ static uint64_t hash_value(jinja_value_t v) {
     for (size_t i = 0; i < v.list->len; i++) h = (h ^ hash_value(v.list->items[i])) * 1000003;
     break;
   case JV_NONE:
-  case JV_UNDEFINED:
-    return 0x9E3779B97F4A7C15u * (uint64_t)(v.kind + 1);
-  default:
-    h = (uint64_t)(uintptr_t)v.list;
+  case JV_UNDEFINED: return 0x9E3779B97F4A7C15u * (uint64_t)(v.kind + 1);
+  default: h = (uint64_t)(uintptr_t)v.list;
   }
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDu;
@@ -136,7 +148,8 @@ static const jinja_value_t *dict_find(const jinja_dict_t *d, jinja_value_t key) 
   return NULL;
 }
 
-bool jinja_dict_get(jinja_eval_t *ev, const jinja_dict_t *d, jinja_value_t key, jinja_value_t *out) {
+bool jinja_dict_get(jinja_eval_t *ev, const jinja_dict_t *d, jinja_value_t key,
+                    jinja_value_t *out) {
   check_hashable(ev, key);
   const jinja_value_t *v = dict_find(d, key);
   if (v) *out = *v;
@@ -157,6 +170,8 @@ static void index_insert(jinja_dict_t *d, size_t entry) {
 
 void jinja_dict_set(jinja_eval_t *ev, jinja_dict_t *d, jinja_value_t key, jinja_value_t value) {
   check_hashable(ev, key);
+  nest(ev, &d->depth, key);
+  nest(ev, &d->depth, value);
   jinja_value_t *existing = (jinja_value_t *)dict_find(d, key);
   if (existing) {
     *existing = value;
@@ -205,11 +220,10 @@ jinja_list_t *jinja_iterate(jinja_eval_t *ev, jinja_value_t v) {
   jinja_list_t *l;
   switch (v.kind) {
   case JV_LIST:
-  case JV_TUPLE:
-    return v.list;
+  case JV_TUPLE: return v.list;
   case JV_ITERATOR: /* what is left of it; it is used up */
     l = jinja_alloc(&ev->heap, sizeof *l);
-    l->items = v.list->items + v.list->pos;
+    if (v.list->pos < v.list->len) l->items = v.list->items + v.list->pos;
     l->len = l->cap = v.list->len - v.list->pos;
     v.list->pos = v.list->len;
     return l;
@@ -218,55 +232,37 @@ jinja_list_t *jinja_iterate(jinja_eval_t *ev, jinja_value_t v) {
     l->items = v.dict->keys;
     l->len = l->cap = v.dict->len;
     return l;
-  case JV_STRING:
-    return chars_of(ev, v.s);
-  case JV_UNDEFINED:
-    return jinja_alloc(&ev->heap, sizeof *l);
-  default:
-    jinja_fail(ev, "'%s' object is not iterable", jinja_type_name(v));
+  case JV_STRING: return chars_of(ev, v.s);
+  case JV_UNDEFINED: return jinja_alloc(&ev->heap, sizeof *l);
+  default: jinja_fail(ev, "'%s' object is not iterable", jinja_type_name(v));
   }
 }
 
 int64_t jinja_length(jinja_eval_t *ev, jinja_value_t v) {
   switch (v.kind) {
-  case JV_STRING:
-    return (int64_t)jinja_utf8_count(v.s);
+  case JV_STRING: return (int64_t)jinja_utf8_count(v.s);
   case JV_LIST:
-  case JV_TUPLE:
-    return (int64_t)v.list->len;
-  case JV_DICT:
-    return (int64_t)v.dict->len;
-  case JV_LOOP:
-    return (int64_t)v.loop->items->len;
-  case JV_UNDEFINED:
-    return 0;
-  default:
-    jinja_fail(ev, "object of type '%s' has no len()", jinja_type_name(v));
+  case JV_TUPLE: return (int64_t)v.list->len;
+  case JV_DICT: return (int64_t)v.dict->len;
+  case JV_LOOP: return (int64_t)v.loop->items->len;
+  case JV_UNDEFINED: return 0;
+  default: jinja_fail(ev, "object of type '%s' has no len()", jinja_type_name(v));
   }
 }
 
 bool jinja_truthy(jinja_value_t v) {
   switch (v.kind) {
   case JV_UNDEFINED:
-  case JV_NONE:
-    return false;
-  case JV_BOOL:
-    return v.b;
-  case JV_INT:
-    return v.i != 0;
-  case JV_FLOAT:
-    return v.f != 0;
-  case JV_STRING:
-    return v.s.len != 0;
+  case JV_NONE: return false;
+  case JV_BOOL: return v.b;
+  case JV_INT: return v.i != 0;
+  case JV_FLOAT: return v.f != 0;
+  case JV_STRING: return v.s.len != 0;
   case JV_LIST:
-  case JV_TUPLE:
-    return v.list->len != 0;
-  case JV_DICT:
-    return v.dict->len != 0;
-  case JV_LOOP:
-    return v.loop->items->len != 0;
-  default:
-    return true;
+  case JV_TUPLE: return v.list->len != 0;
+  case JV_DICT: return v.dict->len != 0;
+  case JV_LOOP: return v.loop->items->len != 0;
+  default: return true;
   }
 }
 
@@ -284,10 +280,8 @@ bool jinja_equal(jinja_value_t a, jinja_value_t b) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
   case JV_UNDEFINED:
-  case JV_NONE:
-    return true;
-  case JV_STRING:
-    return str_eq(a.s, b.s);
+  case JV_NONE: return true;
+  case JV_STRING: return str_eq(a.s, b.s);
   case JV_LIST:
   case JV_TUPLE:
     if (a.list->len != b.list->len) return false;
@@ -301,10 +295,8 @@ bool jinja_equal(jinja_value_t a, jinja_value_t b) {
       if (!other || !jinja_equal(a.dict->values[i], *other)) return false;
     }
     return true;
-  case JV_FUNCTION:
-    return a.function == b.function;
-  default: /* identity */
-    return a.list == b.list;
+  case JV_FUNCTION: return a.function == b.function;
+  default: /* identity */ return a.list == b.list;
   }
 }
 
@@ -347,7 +339,8 @@ bool jinja_contains(jinja_eval_t *ev, jinja_value_t container, jinja_value_t ite
   switch (container.kind) {
   case JV_STRING:
     if (item.kind != JV_STRING)
-      jinja_fail(ev, "'in <string>' requires string as left operand, not %s", jinja_type_name(item));
+      jinja_fail(ev, "'in <string>' requires string as left operand, not %s",
+                 jinja_type_name(item));
     return str_contains(container.s, item.s);
   case JV_LIST:
   case JV_TUPLE:
@@ -358,12 +351,9 @@ bool jinja_contains(jinja_eval_t *ev, jinja_value_t container, jinja_value_t ite
     while (container.list->pos < container.list->len)
       if (jinja_equal(container.list->items[container.list->pos++], item)) return true;
     return false;
-  case JV_DICT:
-    return jinja_dict_get(ev, container.dict, item, &unused);
-  case JV_UNDEFINED:
-    return false;
-  default:
-    jinja_fail(ev, "argument of type '%s' is not iterable", jinja_type_name(container));
+  case JV_DICT: return jinja_dict_get(ev, container.dict, item, &unused);
+  case JV_UNDEFINED: return false;
+  default: jinja_fail(ev, "argument of type '%s' is not iterable", jinja_type_name(container));
   }
 }
 
@@ -403,41 +393,40 @@ static void write_repr_str(jinja_buf_t *b, jinja_str_t s) {
   jinja_buf_putc(b, quote);
 }
 
-static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool repr);
+static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool repr, int depth);
 
-static void write_items(jinja_eval_t *ev, jinja_buf_t *b, const jinja_list_t *l) {
+static void write_items(jinja_eval_t *ev, jinja_buf_t *b, const jinja_list_t *l, int depth) {
   for (size_t i = 0; i < l->len; i++) {
     if (i) jinja_buf_puts(b, ", ");
-    write_value(ev, b, l->items[i], true);
+    write_value(ev, b, l->items[i], true, depth);
   }
 }
 
-static void write_dict(jinja_eval_t *ev, jinja_buf_t *b, const jinja_dict_t *d) {
+static void write_dict(jinja_eval_t *ev, jinja_buf_t *b, const jinja_dict_t *d, int depth) {
   jinja_buf_putc(b, '{');
   for (size_t i = 0; i < d->len; i++) {
     if (i) jinja_buf_puts(b, ", ");
-    write_value(ev, b, d->keys[i], true);
+    write_value(ev, b, d->keys[i], true, depth);
     jinja_buf_puts(b, ": ");
-    write_value(ev, b, d->values[i], true);
+    write_value(ev, b, d->values[i], true, depth);
   }
   jinja_buf_putc(b, '}');
 }
 
-static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool repr) {
+/* str() or repr() of v; depth bounds the recursion, which namespaces
+ * (mutable, so possibly containing themselves) could make endless. */
+static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool repr, int depth) {
   char num[32];
+  if (depth > JINJA_MAX_NESTING)
+    jinja_fail(ev, "value nested more than %d levels deep (or containing itself)",
+               JINJA_MAX_NESTING);
   switch (v.kind) {
   case JV_UNDEFINED:
     if (repr) jinja_buf_puts(b, "Undefined");
     return;
-  case JV_NONE:
-    jinja_buf_puts(b, "None");
-    return;
-  case JV_BOOL:
-    jinja_buf_puts(b, v.b ? "True" : "False");
-    return;
-  case JV_INT:
-    jinja_buf_printf(b, "%lld", (long long)v.i);
-    return;
+  case JV_NONE: jinja_buf_puts(b, "None"); return;
+  case JV_BOOL: jinja_buf_puts(b, v.b ? "True" : "False"); return;
+  case JV_INT: jinja_buf_printf(b, "%lld", (long long)v.i); return;
   case JV_FLOAT:
     jinja_format_float(v.f, num);
     jinja_buf_puts(b, num);
@@ -451,20 +440,18 @@ static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool 
   case JV_LIST:
     if (v.list->view) jinja_buf_printf(b, "%s(", jinja_type_name(v));
     jinja_buf_putc(b, '[');
-    write_items(ev, b, v.list);
+    write_items(ev, b, v.list, depth + 1);
     jinja_buf_puts(b, v.list->view ? "])" : "]");
     return;
   case JV_TUPLE:
     jinja_buf_putc(b, '(');
-    write_items(ev, b, v.list);
+    write_items(ev, b, v.list, depth + 1);
     jinja_buf_puts(b, v.list->len == 1 ? ",)" : ")");
     return;
-  case JV_DICT:
-    write_dict(ev, b, v.dict);
-    return;
+  case JV_DICT: write_dict(ev, b, v.dict, depth + 1); return;
   case JV_NAMESPACE:
     jinja_buf_puts(b, "<Namespace ");
-    write_dict(ev, b, v.dict);
+    write_dict(ev, b, v.dict, depth + 1);
     jinja_buf_putc(b, '>');
     return;
   case JV_LOOP:
@@ -477,7 +464,8 @@ static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool 
     return;
   case JV_FUNCTION: /* classes print without an address */
     if (v.function == JF_NAMESPACE || v.function == JF_DICT) {
-      jinja_buf_puts(b, v.function == JF_DICT ? "<class 'dict'>" : "<class 'jinja2.utils.Namespace'>");
+      jinja_buf_puts(b,
+                     v.function == JF_DICT ? "<class 'dict'>" : "<class 'jinja2.utils.Namespace'>");
       return;
     }
     jinja_fail(ev, "cannot convert the function %s to a string (Python prints its address)",
@@ -489,17 +477,17 @@ static void write_value(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v, bool 
 }
 
 void jinja_write_str(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v) {
-  write_value(ev, b, v, false);
+  write_value(ev, b, v, false, 0);
 }
 
 void jinja_write_repr(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v) {
-  write_value(ev, b, v, true);
+  write_value(ev, b, v, true, 0);
 }
 
 jinja_str_t jinja_to_str(jinja_eval_t *ev, jinja_value_t v) {
   if (v.kind == JV_STRING) return v.s;
   jinja_buf_t b = {.heap = &ev->heap};
-  write_value(ev, &b, v, false);
+  write_value(ev, &b, v, false, 0);
   return jinja_buf_str(&b);
 }
 
@@ -544,34 +532,23 @@ static void json_newline(jinja_buf_t *b, const jinja_json_options_t *opt, int le
 /* A dict key as json.dumps converts it to a string. */
 static jinja_str_t json_key(jinja_eval_t *ev, jinja_value_t k) {
   switch (k.kind) {
-  case JV_STRING:
-    return k.s;
-  case JV_BOOL:
-    return (jinja_str_t){k.b ? "true" : "false", k.b ? 4u : 5u};
-  case JV_NONE:
-    return (jinja_str_t){"null", 4};
+  case JV_STRING: return k.s;
+  case JV_BOOL: return (jinja_str_t){k.b ? "true" : "false", k.b ? 4u : 5u};
+  case JV_NONE: return (jinja_str_t){"null", 4};
   case JV_INT:
-  case JV_FLOAT:
-    return jinja_to_str(ev, k);
-  default:
-    jinja_fail(ev, "keys must be str, int, float, bool or None, not %s", jinja_type_name(k));
+  case JV_FLOAT: return jinja_to_str(ev, k);
+  default: jinja_fail(ev, "keys must be str, int, float, bool or None, not %s", jinja_type_name(k));
   }
 }
 
 static void write_json(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v,
                        const jinja_json_options_t *opt, int level) {
   char num[32];
-  if (level > 1000) jinja_fail(ev, "tojson: value nested too deeply");
+  if (level > JINJA_MAX_NESTING) jinja_fail(ev, "tojson: value nested too deeply");
   switch (v.kind) {
-  case JV_NONE:
-    jinja_buf_puts(b, "null");
-    return;
-  case JV_BOOL:
-    jinja_buf_puts(b, v.b ? "true" : "false");
-    return;
-  case JV_INT:
-    jinja_buf_printf(b, "%lld", (long long)v.i);
-    return;
+  case JV_NONE: jinja_buf_puts(b, "null"); return;
+  case JV_BOOL: jinja_buf_puts(b, v.b ? "true" : "false"); return;
+  case JV_INT: jinja_buf_printf(b, "%lld", (long long)v.i); return;
   case JV_FLOAT:
     if (isnan(v.f) || isinf(v.f)) {
       jinja_buf_puts(b, isnan(v.f) ? "NaN" : v.f > 0 ? "Infinity" : "-Infinity");
@@ -580,9 +557,7 @@ static void write_json(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v,
       jinja_buf_puts(b, num);
     }
     return;
-  case JV_STRING:
-    write_json_str(b, v.s, opt->ensure_ascii);
-    return;
+  case JV_STRING: write_json_str(b, v.s, opt->ensure_ascii); return;
   case JV_LIST:
   case JV_TUPLE:
     if (v.list->view) break;
@@ -609,8 +584,8 @@ static void write_json(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v,
     for (size_t i = 0; i < d->len; i++) order[i] = i;
     if (opt->sort_keys) /* insertion sort: stable, and dicts in templates are small */
       for (size_t i = 1; i < d->len; i++)
-        for (size_t j = i; j > 0 && jinja_compare(ev, d->keys[order[j - 1]], d->keys[order[j]]) == 1;
-             j--) {
+        for (size_t j = i;
+             j > 0 && jinja_compare(ev, d->keys[order[j - 1]], d->keys[order[j]]) == 1; j--) {
           size_t t = order[j];
           order[j] = order[j - 1];
           order[j - 1] = t;
@@ -627,8 +602,7 @@ static void write_json(jinja_eval_t *ev, jinja_buf_t *b, jinja_value_t v,
     jinja_buf_putc(b, '}');
     return;
   }
-  default:
-    break;
+  default: break;
   }
   jinja_fail(ev, "Object of type %s is not JSON serializable", jinja_type_name(v));
 }
@@ -735,8 +709,7 @@ jinja_value_t jinja_binary_op(jinja_eval_t *ev, int op, jinja_value_t a, jinja_v
       case JT_MUL:
         if (__builtin_mul_overflow(x, y, &r)) overflow(ev);
         return jinja_int(r);
-      case JT_POW:
-        return int_pow(ev, x, y);
+      case JT_POW: return int_pow(ev, x, y);
       case JT_DIV:
         if (y == 0) jinja_fail(ev, "division by zero");
         return jinja_float((double)x / (double)y);
@@ -779,8 +752,10 @@ jinja_value_t jinja_binary_op(jinja_eval_t *ev, int op, jinja_value_t a, jinja_v
     return concat_lists(ev, a, b);
   bool a_seq = a.kind == JV_STRING || a.kind == JV_LIST || a.kind == JV_TUPLE;
   bool b_seq = b.kind == JV_STRING || b.kind == JV_LIST || b.kind == JV_TUPLE;
-  if (op == JT_MUL && a_seq && (b.kind == JV_INT || b.kind == JV_BOOL)) return repeat(ev, a, as_int(b));
-  if (op == JT_MUL && b_seq && (a.kind == JV_INT || a.kind == JV_BOOL)) return repeat(ev, b, as_int(a));
+  if (op == JT_MUL && a_seq && (b.kind == JV_INT || b.kind == JV_BOOL))
+    return repeat(ev, a, as_int(b));
+  if (op == JT_MUL && b_seq && (a.kind == JV_INT || a.kind == JV_BOOL))
+    return repeat(ev, b, as_int(a));
   if (op == JT_MOD && a.kind == JV_STRING) return jinja_percent_format(ev, a.s, b);
   if (op == JT_ADD && a.kind == JV_STRING)
     jinja_fail(ev, "can only concatenate str (not \"%s\") to str", jinja_type_name(b));
@@ -865,7 +840,8 @@ jinja_value_t jinja_percent_format(jinja_eval_t *ev, jinja_str_t fmt, jinja_valu
     } else if (strchr("diouxXeEfFgG", conv) && conv) {
       if (arg.kind == JV_UNDEFINED) jinja_undefined_fail(ev, arg);
       if (!is_number(arg))
-        jinja_fail(ev, "%%%c format: a real number is required, not %s", conv, jinja_type_name(arg));
+        jinja_fail(ev, "%%%c format: a real number is required, not %s", conv,
+                   jinja_type_name(arg));
       char spec[40], out[512];
       if (strchr("diouxX", conv)) {
         double d = as_double(arg);

@@ -43,7 +43,8 @@ static llmc_status_t render(const char *template_path, const char *context_path,
   }
   if (!st) {
     st = llmc_chat_template_apply_json(tpl, context, context_len, out_text, out_len, out_raised);
-    if (st && !*out_raised) st = llmc_status_annotate(st, "%s with %s", template_path, context_path);
+    if (st && !*out_raised)
+      st = llmc_status_annotate(st, "%s with %s", template_path, context_path);
   }
   llmc_chat_template_destroy(tpl);
   free(context);
@@ -60,17 +61,10 @@ int llmc_cmd_render_template(int argc, char **argv) {
   int opt;
   while ((opt = getopt_long(argc, argv, ":t:c:h", options, NULL)) != -1) {
     switch (opt) {
-    case 't':
-      template_path = optarg;
-      break;
-    case 'c':
-      context_path = optarg;
-      break;
-    case 'h':
-      fputs(usage, stdout);
-      return 0;
-    default:
-      return llmc_cli_bad_option("render-template", usage, opt, argv);
+    case 't': template_path = optarg; break;
+    case 'c': context_path = optarg; break;
+    case 'h': fputs(usage, stdout); return 0;
+    default: return llmc_cli_bad_option("render-template", usage, opt, argv);
     }
   }
   if (optind < argc)

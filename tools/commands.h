@@ -12,6 +12,7 @@ int llmc_cmd_bench(int argc, char **argv);   /* cmd_bench.c */
 int llmc_cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int llmc_cmd_run(int argc, char **argv);      /* cmd_run.c */
 int llmc_cmd_perplexity(int argc, char **argv); /* cmd_perplexity.c */
+int llmc_cmd_quantize(int argc, char **argv);   /* cmd_quantize.c */
 #ifdef LLMC_WITH_COMPILER
 int llmc_cmd_compile(int argc, char **argv); /* cmd_compile.c */
 int llmc_cmd_import(int argc, char **argv);  /* cmd_compile.c */

@@ -31,6 +31,7 @@ static const command_t commands[] = {
     {"render-template", llmc_cmd_render_template, "render a chat template with a JSON context"},
     {"bench", llmc_cmd_bench, "measure prompt and generation speed of a model.so"},
     {"tokenize", llmc_cmd_tokenize, "print the token ids of a text (tokenizer.json, .gguf or .so)"},
+    {"quantize", llmc_cmd_quantize, "quantize a .gguf's weights to q8_0, q4_0, q4_K or q6_K"},
 };
 
 static void print_usage(FILE *f) {

@@ -63,6 +63,7 @@ struct llmc_gguf_writer {
 /* ---- encoding ---- */
 
 static bool bytes_put(bytes_t *b, const void *p, uint64_t n) {
+  if (n > ((uint64_t)1 << 62) - b->len) return false; /* no doubling past 2^63 */
   if (n > b->cap - b->len) {
     uint64_t cap = b->cap ? b->cap : 64;
     while (cap - b->len < n) cap *= 2;

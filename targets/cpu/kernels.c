@@ -24,29 +24,14 @@
 
 #include <stdint.h>
 
+#include "kernels_common.h"
+
 enum {
-  LANES = 16,      /* accumulator lanes of a dot product */
-  ROW_BLOCK = 4,   /* rows that share each load of the other operand */
   ATTN_CHUNK = 32, /* cache positions scored per softmax rescale */
   MAX_HEAD_DIM = 256,
   MAX_EXPERTS = 256,
-  MATMUL_TILE_N = 32, /* columns of a matmul tile: their weights stay in L2 */
-  MATMUL_KC = 256,    /* K chunk of a matmul tile: a multiple of LANES */
+  MATMUL_KC = 256, /* K chunk of a matmul tile: a multiple of LANES */
 };
-
-/* Small helpers must disappear into their callers so that shapes become
- * constants there; their loops are written for a constant trip count. */
-#define INLINE static inline __attribute__((always_inline))
-
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-
-/* [*begin, *end): the share `task` of `n_tasks` of n items. */
-INLINE void task_range(int64_t n, int32_t task, int32_t n_tasks, int64_t *begin, int64_t *end) {
-  *begin = n * task / n_tasks;
-  *end = n * (task + 1) / n_tasks;
-}
 
 /* ---- scalar math (no libm) ---------------------------------------------- */
 
@@ -171,20 +156,6 @@ INLINE void load_tail(const float *p, int64_t n, v16f *v) {
   __builtin_memcpy(v, lanes, sizeof lanes);
 }
 
-/* The 16 lanes of v summed in a fixed tree: lane l += lane l+8, then +4,
- * +2, +1 (each step one vector add at the half width). */
-INLINE float reduce_lanes(const v16f *v) {
-  v8f lo8, hi8;
-  __builtin_memcpy(&lo8, v, sizeof lo8);
-  __builtin_memcpy(&hi8, (const char *)v + sizeof lo8, sizeof hi8);
-  v8f s8 = lo8 + hi8;
-  v4f lo4, hi4;
-  __builtin_memcpy(&lo4, &s8, sizeof lo4);
-  __builtin_memcpy(&hi4, (const char *)&s8 + sizeof lo4, sizeof hi4);
-  v4f s4 = lo4 + hi4;
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
-
 /* acc[r] += a_r[k0, k1) * b[k0, k1) lane by lane, for r < rows (a constant,
  * 1 or ROW_BLOCK), where a_r = a + r * lda; the rows share each load of b.
  * Lane l takes the products of k = l mod 16 in increasing k; k0 is a
@@ -242,14 +213,10 @@ void llmc_k_embed(const float *table, const int32_t *tokens, float *out, int32_t
   int64_t t0, t1;
   task_range(T, task, n_tasks, &t0, &t1);
   for (int64_t t = t0; t < t1; t++) { /* rows of out [T, D] */
-    int32_t tok = tokens[t];
     float *o = out + t * D;
-    if (tok < 0 || tok >= V) {
-      for (int64_t d = 0; d < D; d++)
-        o[d] = 0.0f;
+    if (!embed_known_token(tokens[t], V, o, D))
       continue;
-    }
-    const float *row = table + (int64_t)tok * D; /* [D] */
+    const float *row = table + (int64_t)tokens[t] * D; /* [D] */
     for (int64_t d = 0; d < D; d++)
       o[d] = row[d] * scale;
   }
@@ -332,22 +299,20 @@ INLINE void matmul_tile(const matmul_args *m, int64_t t, int nt, int64_t j0, int
   }
 }
 
+/* matmul_tile for ROW_BLOCK tokens and for one, as matmul_tiles takes them. */
+INLINE void matmul_tile_block(const void *m, int64_t t, int64_t j0, int64_t j1) {
+  matmul_tile(m, t, ROW_BLOCK, j0, j1);
+}
+
+INLINE void matmul_tile_one(const void *m, int64_t t, int64_t j0, int64_t j1) {
+  matmul_tile(m, t, 1, j0, j1);
+}
+
 void llmc_k_matmul(const float *x, const float *w, const float *bias, const float *residual,
                    float *out, int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task,
                    int32_t n_tasks) {
   matmul_args m = {x, w, bias, residual, out, K, N, glu};
-  int64_t j0, j1;
-  task_range(N, task, n_tasks, &j0, &j1);
-  /* A tile's weight rows stay in L2 while every token passes them, so w is
-   * read from memory once even for long prompts. */
-  for (int64_t jt = j0; jt < j1; jt += MATMUL_TILE_N) { /* column tiles of [j0, j1) */
-    int64_t je = j1 - jt < MATMUL_TILE_N ? j1 : jt + MATMUL_TILE_N;
-    int64_t t = 0;
-    for (; t + ROW_BLOCK <= T; t += ROW_BLOCK)
-      matmul_tile(&m, t, ROW_BLOCK, jt, je);
-    for (; t < T; t++) /* the T % ROW_BLOCK last tokens (all of them when decoding) */
-      matmul_tile(&m, t, 1, jt, je);
-  }
+  matmul_tiles(&m, T, N, task, n_tasks, matmul_tile_block, matmul_tile_one);
 }
 
 void llmc_k_binary(const float *a, const float *b, float *out, int32_t T, int32_t N, int32_t b_rows,

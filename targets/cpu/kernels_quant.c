@@ -21,57 +21,30 @@
  * bandwidth. docs/quantization.md has measurements.
  *
  * Batch invariance. Element k of a dot product goes to lane k % 16 in
- * increasing k, and the lanes are summed in the fixed tree of kernels.c's
- * reduce_lanes (repeated below: kernels.c keeps its helpers static), so a
- * token's result does not depend on T, on which rows it shares decoded
- * groups with, or on the task split. The glu epilogue calls kernels.c's
- * llmc_k_glu, so activations are computed once, by the same code.
+ * increasing k, and the lanes are summed in the fixed tree of reduce_lanes
+ * (kernels_common.h, shared with kernels.c), so a token's result does not
+ * depend on T, on which rows it shares decoded groups with, or on the task
+ * split. The glu epilogue calls kernels.c's llmc_k_glu, so activations are
+ * computed once, by the same code.
  */
 #include "kernels_quant.h"
 
 #include <stdint.h>
 
 #include "kernels.h"
+#include "kernels_common.h"
 
 enum {
-  LANES = 16,         /* accumulator lanes of a dot product, as kernels.c */
-  ROW_BLOCK = 4,      /* tokens (or weight rows) that share each decoded group */
-  MATMUL_TILE_N = 32, /* columns of a matmul tile: their weights stay in L2 */
-  MATMUL_KC = 256,    /* K chunk of a prefill tile: a multiple of every block */
-  MAX_BLOCK = 256,    /* elements of the largest block */
+  MATMUL_KC = 256, /* K chunk of a prefill tile: a multiple of every block */
+  MAX_BLOCK = 256, /* elements of the largest block */
   MAX_GROUPS = MAX_BLOCK / LANES,
 };
 
 /* The quantized types, as the kernels number them. */
 enum { Q8_0, Q4_0, Q4_K, Q6_K };
 
-#define INLINE static inline __attribute__((always_inline))
-
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
 typedef int8_t v16i8 __attribute__((vector_size(16)));
 typedef uint8_t v16u8 __attribute__((vector_size(16)));
-
-/* [*begin, *end): the share `task` of `n_tasks` of n items. */
-INLINE void task_range(int64_t n, int32_t task, int32_t n_tasks, int64_t *begin, int64_t *end) {
-  *begin = n * task / n_tasks;
-  *end = n * (task + 1) / n_tasks;
-}
-
-/* The 16 lanes of v summed in kernels.c's fixed tree: lane l += lane l+8,
- * then +4, +2, +1. */
-INLINE float reduce_lanes(const v16f *v) {
-  v8f lo8, hi8;
-  __builtin_memcpy(&lo8, v, sizeof lo8);
-  __builtin_memcpy(&hi8, (const char *)v + sizeof lo8, sizeof hi8);
-  v8f s8 = lo8 + hi8;
-  v4f lo4, hi4;
-  __builtin_memcpy(&lo4, &s8, sizeof lo4);
-  __builtin_memcpy(&hi4, (const char *)&s8 + sizeof lo4, sizeof hi4);
-  v4f s4 = lo4 + hi4;
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
 
 /* ---- block decoding -------------------------------------------------------- */
 
@@ -212,7 +185,8 @@ typedef struct qmatmul_args {
   const float *residual; /* [T, N] or NULL; may be out */
   float *out;            /* [T, N] */
   int64_t K, N, row_bytes;
-  int32_t glu; /* LLMC_ACT_*: NONE for a plain matmul */
+  int32_t glu;  /* LLMC_ACT_*: NONE for a plain matmul */
+  int32_t type; /* Q8_0 ... Q6_K */
 } qmatmul_args;
 
 /* out rows [t, t+nt) x columns [j0, j1), nt a constant (ROW_BLOCK or 1),
@@ -265,21 +239,21 @@ INLINE void matmul_tile(int type, const qmatmul_args *m, int64_t t, int nt, int6
   }
 }
 
+/* matmul_tile for ROW_BLOCK tokens and for one, as matmul_tiles takes them. */
+INLINE void matmul_tile_block(const void *m, int64_t t, int64_t j0, int64_t j1) {
+  matmul_tile(((const qmatmul_args *)m)->type, m, t, ROW_BLOCK, j0, j1);
+}
+
+INLINE void matmul_tile_one(const void *m, int64_t t, int64_t j0, int64_t j1) {
+  matmul_tile(((const qmatmul_args *)m)->type, m, t, 1, j0, j1);
+}
+
 INLINE void matmul(int type, const float *x, const void *w, const float *bias,
                    const float *residual, float *out, int32_t T, int32_t K, int32_t N, int32_t glu,
                    int32_t task, int32_t n_tasks) {
   int64_t row_bytes = K / block_elems(type) * block_bytes(type);
-  qmatmul_args m = {x, w, bias, residual, out, K, N, row_bytes, glu};
-  int64_t j0, j1;
-  task_range(N, task, n_tasks, &j0, &j1);
-  for (int64_t jt = j0; jt < j1; jt += MATMUL_TILE_N) { /* column tiles of [j0, j1) */
-    int64_t je = j1 - jt < MATMUL_TILE_N ? j1 : jt + MATMUL_TILE_N;
-    int64_t t = 0;
-    for (; t + ROW_BLOCK <= T; t += ROW_BLOCK)
-      matmul_tile(type, &m, t, ROW_BLOCK, jt, je);
-    for (; t < T; t++) /* the T % ROW_BLOCK last tokens (all of them when decoding) */
-      matmul_tile(type, &m, t, 1, jt, je);
-  }
+  qmatmul_args m = {x, w, bias, residual, out, K, N, row_bytes, glu, type};
+  matmul_tiles(&m, T, N, task, n_tasks, matmul_tile_block, matmul_tile_one);
 }
 
 /* ---- embedding ------------------------------------------------------------- */
@@ -289,14 +263,10 @@ INLINE void embed(int type, const void *table, const int32_t *tokens, float *out
   int64_t elems = block_elems(type), bytes = block_bytes(type), t0, t1;
   task_range(T, task, n_tasks, &t0, &t1);
   for (int64_t t = t0; t < t1; t++) { /* rows of out [T, D] */
-    int32_t tok = tokens[t];
     float *o = out + t * D;
-    if (tok < 0 || tok >= V) {
-      for (int64_t d = 0; d < D; d++)
-        o[d] = 0.0f;
+    if (!embed_known_token(tokens[t], V, o, D))
       continue;
-    }
-    const uint8_t *row = (const uint8_t *)table + (int64_t)tok * (D / elems) * bytes;
+    const uint8_t *row = (const uint8_t *)table + (int64_t)tokens[t] * (D / elems) * bytes;
     for (int64_t blk = 0; blk < D / elems; blk++) {
       block_scales s;
       load_scales(type, row + blk * bytes, &s);

@@ -13,6 +13,7 @@ raise_exception(): llmc must exit 3 with the message on stderr. Any other
 exception (TypeError, UndefinedError...) must make llmc exit 1.
 Prints one line per failure and a summary; exits 1 if anything failed.
 """
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -48,7 +49,7 @@ def main():
         sys.exit(__doc__)
     llmc, scratch, references = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(scratch, exist_ok=True)
-    total = failed = 0
+    jobs = []  # (label, template path, context path, case)
     for reference in references:
         with open(reference, encoding="utf-8") as f:
             families = json.load(f)
@@ -65,12 +66,16 @@ def main():
                 context_path = os.path.join(scratch, f"{tag}.{name}.{i}.json")
                 with open(context_path, "w", encoding="utf-8") as f:
                     json.dump(context, f, ensure_ascii=False)
-                total += 1
-                problem = check_case(llmc, template_path, context_path, case)
-                if problem:
-                    failed += 1
-                    print(f"FAIL {tag}/{name} case {i}: {problem}")
-    print(f"chat templates: {total - failed}/{total} cases match jinja2")
+                jobs.append((f"{tag}/{name} case {i}", template_path, context_path, case))
+    # Each case is a process of its own: run them side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        problems = list(pool.map(lambda job: check_case(llmc, *job[1:]), jobs))
+    failed = 0
+    for (label, _, _, _), problem in zip(jobs, problems):
+        if problem:
+            failed += 1
+            print(f"FAIL {label}: {problem}")
+    print(f"chat templates: {len(jobs) - failed}/{len(jobs)} cases match jinja2")
     sys.exit(1 if failed else 0)
 
 

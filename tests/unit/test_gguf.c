@@ -17,27 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "formats/gguf.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_EQ_INT(a, b)                                                                        \
-  do {                                                                                            \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                           \
-    if (a_ != b_) {                                                                               \
-      fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, a_, #b, \
-              b_);                                                                                \
-      failures++;                                                                                 \
-    }                                                                                             \
-  } while (0)
 
 #define CHECK_STR(s, want) check_str(__LINE__, #s, (s), (want))
 
@@ -45,7 +26,7 @@ static void check_str(int line, const char *what, llmc_gguf_str_t s, const char 
   if (s.len != strlen(want) || memcmp(s.data, want, s.len) != 0) {
     fprintf(stderr, "%s:%d: %s == \"%.*s\", expected \"%s\"\n", __FILE__, line, what, (int)s.len,
             s.data ? s.data : "", want);
-    failures++;
+    check_failures++;
   }
 }
 
@@ -55,7 +36,7 @@ static llmc_gguf_t *open_ok(const char *path) {
   if (s) {
     fprintf(stderr, "%s: unexpected error: %s\n", path, llmc_status_message(s));
     llmc_status_free(s);
-    failures++;
+    check_failures++;
   }
   return g;
 }
@@ -366,7 +347,7 @@ static void test_built(void) {
   if (s) {
     fprintf(stderr, "built.gguf: %s\n", llmc_status_message(s));
     llmc_status_free(s);
-    failures++;
+    check_failures++;
     return;
   }
   CHECK(!g->owns_map && g->map == b.data);
@@ -453,7 +434,7 @@ static void expect_error(int line, const buf_t *b, llmc_status_code_t code, cons
   if (!s || llmc_status_code(s) != code || !strstr(msg, want) || strncmp(msg, "bad.gguf: ", 10)) {
     fprintf(stderr, "%s:%d: got code %d \"%s\", expected code %d with \"%s\"\n", __FILE__, line,
             llmc_status_code(s), msg, code, want);
-    failures++;
+    check_failures++;
   }
   CHECK(!g);
   llmc_gguf_close(g);
@@ -552,7 +533,7 @@ static void test_corrupt(void) {
     if (!s || llmc_status_code(s) != LLMC_STATUS_INVALID_ARGUMENT) {
       fprintf(stderr, "%s:%d: a prefix of %zu bytes gave \"%s\"\n", __FILE__, __LINE__, n,
               llmc_status_message(s));
-      failures++;
+      check_failures++;
     }
     llmc_gguf_close(g);
     llmc_status_free(s);
@@ -577,7 +558,7 @@ static void test_truncated_real(void) {
     if (!s || !strstr(llmc_status_message(s), "stories260K.gguf: ")) {
       fprintf(stderr, "%s:%d: a prefix of %zu bytes gave \"%s\"\n", __FILE__, __LINE__, len,
               llmc_status_message(s));
-      failures++;
+      check_failures++;
     }
     llmc_gguf_close(g);
     llmc_status_free(s);
@@ -594,7 +575,7 @@ static void expect_open_error(int line, const char *path, llmc_status_code_t cod
   if (!s || llmc_status_code(s) != code || !strstr(msg, want)) {
     fprintf(stderr, "%s:%d: %s: got code %d \"%s\", expected code %d with \"%s\"\n", __FILE__, line,
             path, llmc_status_code(s), msg, code, want);
-    failures++;
+    check_failures++;
   }
   CHECK(!g);
   llmc_status_free(s);
@@ -624,10 +605,5 @@ int main(void) {
   test_corrupt();
   test_truncated_real();
   test_open_errors();
-  if (failures) {
-    fprintf(stderr, "test_gguf: %d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_gguf: ok\n");
-  return 0;
+  return check_report("test_gguf");
 }

@@ -27,51 +27,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "compiler/import_gguf.h"
 #include "compiler/model_json.h"
 #include "formats/gguf.h"
 #include "passes/pass.h"
 
-static int failures;
 static char tmp[] = "/tmp/llmc_test_import_gguf_XXXXXX";
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_EQ_NUM(a, b)                                                                        \
-  do {                                                                                            \
-    double a_ = (a), b_ = (b);                                                                    \
-    if (a_ != b_) {                                                                               \
-      fprintf(stderr, "%s:%d: %s == %.9g, expected %s == %.9g\n", __FILE__, __LINE__, #a, a_, #b, \
-              b_);                                                                                \
-      failures++;                                                                                 \
-    }                                                                                             \
-  } while (0)
-
-#define CHECK_EQ_STR(a, b)                                                              \
-  do {                                                                                  \
-    const char *a_ = (a), *b_ = (b);                                                    \
-    if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                            \
-      fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
-      failures++;                                                                       \
-    }                                                                                   \
-  } while (0)
-
-#define CHECK_NEAR(a, b, rel)                                                                    \
-  do {                                                                                           \
-    double a_ = (a), b_ = (b);                                                                   \
-    if (!(fabs(a_ - b_) <= (rel)*fabs(b_))) {                                                    \
-      fprintf(stderr, "%s:%d: %s == %.9g, expected %.9g (rel %g)\n", __FILE__, __LINE__, #a, a_, \
-              b_, (double)(rel));                                                                \
-      failures++;                                                                                \
-    }                                                                                            \
-  } while (0)
 
 /* ---- reading the document ---- */
 
@@ -128,7 +90,7 @@ static int count_op(const cJSON *doc, const char *op) {
 
 /* The structural rules of docs/model-json.md. */
 static void check_wellformed(const cJSON *doc, const char *what) {
-  int before = failures;
+  int before = check_failures;
   CHECK_EQ_STR(str(doc, "format"), "llmc-model");
   CHECK_EQ_NUM(num(doc, "version"), 1);
   CHECK_EQ_STR(str(doc, "architecture"), "llama");
@@ -181,7 +143,7 @@ static void check_wellformed(const cJSON *doc, const char *what) {
   CHECK_EQ_NUM(count_op(doc, "attention"), num(item(doc, "config"), "n_layers"));
   CHECK_EQ_NUM(count_op(doc, "kv_store"), num(item(doc, "config"), "n_layers"));
   CHECK_EQ_NUM(count_op(doc, "rope"), 2 * num(item(doc, "config"), "n_layers"));
-  if (failures != before) fprintf(stderr, "  (in the document of %s)\n", what);
+  if (check_failures != before) fprintf(stderr, "  (in the document of %s)\n", what);
 }
 
 static cJSON *import_ok(int line, const char *path, const char *base) {
@@ -189,7 +151,7 @@ static cJSON *import_ok(int line, const char *path, const char *base) {
   llmc_status_t s = llmc_import_gguf(path, base, &doc);
   if (s) {
     fprintf(stderr, "%s:%d: importing %s: %s\n", __FILE__, line, path, llmc_status_message(s));
-    failures++;
+    check_failures++;
     llmc_status_free(s);
     return NULL;
   }
@@ -210,7 +172,7 @@ static void expect_error(int line, const char *path, llmc_status_code_t code, co
       (want2 && !strstr(msg, want2))) {
     fprintf(stderr, "%s:%d: got code %d \"%s\", expected code %d naming %s with \"%s\" and \"%s\"\n",
             __FILE__, line, llmc_status_code(s), msg, code, path, want1, want2 ? want2 : "");
-    failures++;
+    check_failures++;
   }
   CHECK(doc == NULL);
   llmc_status_free(s);
@@ -390,7 +352,7 @@ static void check_model(const model_t *want, const char *base) {
     llmc_gguf_close(g);
     return;
   }
-  int before = failures;
+  int before = check_failures;
 
   /* Config, against the metadata read here and against known values. */
   const cJSON *c = item(doc, "config");
@@ -474,7 +436,7 @@ static void check_model(const model_t *want, const char *base) {
   CHECK_EQ_STR(arg(node(doc, "logits"), 1), "output.weight");
   CHECK_EQ_STR(arg(node(doc, "out"), 0), "logits_sel");
   check_ir(doc, base, want->path);
-  if (failures != before) fprintf(stderr, "  (checking %s)\n", want->path);
+  if (check_failures != before) fprintf(stderr, "  (checking %s)\n", want->path);
   cJSON_Delete(doc);
   llmc_gguf_close(g);
 }
@@ -817,7 +779,7 @@ static void test_errors(void) {
     if (llmc_status_code(s) != LLMC_STATUS_INVALID_ARGUMENT || !strstr(msg, path) ||
         !(strstr(msg, "past the end of the file") || strstr(msg, "does not fit"))) {
       fprintf(stderr, "%s:%d: got code %d \"%s\"\n", __FILE__, __LINE__, llmc_status_code(s), msg);
-      failures++;
+      check_failures++;
     }
     CHECK(doc == NULL);
     llmc_status_free(s);
@@ -841,11 +803,6 @@ int main(void) {
   test_errors();
   char cmd[sizeof tmp + 16];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-  if (system(cmd) != 0) failures++;
-  if (failures) {
-    fprintf(stderr, "test_import_gguf: %d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_import_gguf: ok\n");
-  return 0;
+  CHECK(system(cmd) == 0);
+  return check_report("test_import_gguf");
 }

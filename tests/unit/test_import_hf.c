@@ -23,49 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "compiler/import_hf.h"
 #include "formats/safetensors.h"
 
-static int failures;
 static char tmp[] = "/tmp/llmc_test_import_hf_XXXXXX";
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_EQ_NUM(a, b)                                                                        \
-  do {                                                                                            \
-    double a_ = (a), b_ = (b);                                                                    \
-    if (a_ != b_) {                                                                               \
-      fprintf(stderr, "%s:%d: %s == %.9g, expected %s == %.9g\n", __FILE__, __LINE__, #a, a_, #b, \
-              b_);                                                                                \
-      failures++;                                                                                 \
-    }                                                                                             \
-  } while (0)
-
-#define CHECK_EQ_STR(a, b)                                                              \
-  do {                                                                                  \
-    const char *a_ = (a), *b_ = (b);                                                    \
-    if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                            \
-      fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
-      failures++;                                                                       \
-    }                                                                                   \
-  } while (0)
-
-#define CHECK_NEAR(a, b, rel)                                                                    \
-  do {                                                                                           \
-    double a_ = (a), b_ = (b);                                                                   \
-    if (!(fabs(a_ - b_) <= (rel)*fabs(b_))) {                                                    \
-      fprintf(stderr, "%s:%d: %s == %.9g, expected %.9g (rel %g)\n", __FILE__, __LINE__, #a, a_, \
-              b_, (double)(rel));                                                                \
-      failures++;                                                                                \
-    }                                                                                            \
-  } while (0)
 
 /* ---- reading the document ---- */
 
@@ -122,7 +84,7 @@ static int count_op(const cJSON *doc, const char *op) {
 
 /* The structural rules of docs/model-json.md, for any imported document. */
 static void check_wellformed(const cJSON *doc, const char *what) {
-  int before = failures;
+  int before = check_failures;
   CHECK_EQ_STR(str(doc, "format"), "llmc-model");
   CHECK_EQ_NUM(num(doc, "version"), 1);
   CHECK(cJSON_IsObject(item(doc, "config")));
@@ -170,7 +132,7 @@ static void check_wellformed(const cJSON *doc, const char *what) {
   CHECK_EQ_NUM(count_op(doc, "output"), 1);
   CHECK_EQ_NUM(count_op(doc, "attention"), num(item(doc, "config"), "n_layers"));
   CHECK_EQ_NUM(count_op(doc, "kv_store"), num(item(doc, "config"), "n_layers"));
-  if (failures != before) fprintf(stderr, "  (in the document of %s)\n", what);
+  if (check_failures != before) fprintf(stderr, "  (in the document of %s)\n", what);
 }
 
 /* Imports folder (paths relative to base); NULL and a report on failure. */
@@ -179,7 +141,7 @@ static cJSON *import_ok(int line, const char *folder, const char *base) {
   llmc_status_t s = llmc_import_hf(folder, base, &doc);
   if (s) {
     fprintf(stderr, "%s:%d: importing %s: %s\n", __FILE__, line, folder, llmc_status_message(s));
-    failures++;
+    check_failures++;
     llmc_status_free(s);
     return NULL;
   }
@@ -196,7 +158,7 @@ static void expect_error(int line, const char *folder, llmc_status_code_t code, 
   if (!s || llmc_status_code(s) != code || !strstr(msg, want1) || (want2 && !strstr(msg, want2))) {
     fprintf(stderr, "%s:%d: got code %d \"%s\", expected code %d with \"%s\" and \"%s\"\n",
             __FILE__, line, llmc_status_code(s), msg, code, want1, want2 ? want2 : "");
-    failures++;
+    check_failures++;
   }
   CHECK(doc == NULL);
   llmc_status_free(s);
@@ -884,7 +846,6 @@ int main(void) {
   test_write();
   char cmd[sizeof tmp + 16];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-  if (system(cmd) != 0) failures++;
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  CHECK(system(cmd) == 0);
+  return check_report("test_import_hf");
 }

@@ -12,19 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "ir.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      failures++;                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                              \
-      fputc('\n', stderr);                                                       \
-    }                                                                            \
-  } while (0)
 
 #define S1(a) ((llmc_ir_shape_t){1, {a}})
 #define S2(a, b) ((llmc_ir_shape_t){2, {a, b}})
@@ -203,7 +192,7 @@ static llmc_ir_module_t *build_module(void) {
 }
 
 static void expect_ok(llmc_status_t s, const char *what) {
-  CHECK(s == LLMC_OK, "%s: %s", what, llmc_status_message(s));
+  CHECK_MSG(s == LLMC_OK, "%s: %s", what, llmc_status_message(s));
   llmc_status_free(s);
 }
 
@@ -223,7 +212,7 @@ static void test_round_trip(void) {
   }
   expect_ok(llmc_ir_verify(p), "verify parsed module");
   char *again = print_to_string(p);
-  CHECK(!strcmp(text, again), "texts differ:\n--- first\n%s--- second\n%s", text, again);
+  CHECK_MSG(!strcmp(text, again), "texts differ:\n--- first\n%s--- second\n%s", text, again);
 
   /* Spot checks of the exact form. */
   static const char *lines[] = {
@@ -255,31 +244,33 @@ static void test_round_trip(void) {
       "= output %39 : none  ; region 0\n",
   };
   for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
-    CHECK(strstr(text, lines[i]), "missing line %s", lines[i]);
+    CHECK_MSG(strstr(text, lines[i]), "missing line %s", lines[i]);
 
   /* Values survive bit for bit. */
-  CHECK(p->n_nodes == m->n_nodes && p->n_weights == m->n_weights && p->n_regions == 2,
-        "sizes %u/%u %u/%u %d", p->n_nodes, m->n_nodes, p->n_weights, m->n_weights, p->n_regions);
+  CHECK_MSG(p->n_nodes == m->n_nodes && p->n_weights == m->n_weights && p->n_regions == 2,
+            "sizes %u/%u %u/%u %d", p->n_nodes, m->n_nodes, p->n_weights, m->n_weights,
+            p->n_regions);
   const llmc_ir_node_t *t = &p->nodes[1];
-  CHECK(!strcmp(llmc_ir_get_string(t, "note", ""), llmc_ir_get_string(&m->nodes[1], "note", "x")),
-        "note %s", llmc_ir_get_string(t, "note", ""));
-  CHECK(llmc_ir_get_float(t, "tiny", 0) == 5e-324, "tiny %g", llmc_ir_get_float(t, "tiny", 0));
-  CHECK(signbit(llmc_ir_get_float(t, "neg_zero", 1)), "neg_zero lost its sign");
-  CHECK(llmc_ir_attr(t, "one")->kind == LLMC_ATTR_FLOAT, "one= kind %d",
-        llmc_ir_attr(t, "one")->kind);
-  CHECK(llmc_ir_get_int(t, "min", 0) == INT64_MIN, "min %lld",
-        (long long)llmc_ir_get_int(t, "min", 0));
-  CHECK(llmc_ir_get_float(&p->nodes[6], "eps", 0) == 1e-5, "eps %.17g",
-        llmc_ir_get_float(&p->nodes[6], "eps", 0));
+  CHECK_MSG(
+      !strcmp(llmc_ir_get_string(t, "note", ""), llmc_ir_get_string(&m->nodes[1], "note", "x")),
+      "note %s", llmc_ir_get_string(t, "note", ""));
+  CHECK_MSG(llmc_ir_get_float(t, "tiny", 0) == 5e-324, "tiny %g", llmc_ir_get_float(t, "tiny", 0));
+  CHECK_MSG(signbit(llmc_ir_get_float(t, "neg_zero", 1)), "neg_zero lost its sign");
+  CHECK_MSG(llmc_ir_attr(t, "one")->kind == LLMC_ATTR_FLOAT, "one= kind %d",
+            llmc_ir_attr(t, "one")->kind);
+  CHECK_MSG(llmc_ir_get_int(t, "min", 0) == INT64_MIN, "min %lld",
+            (long long)llmc_ir_get_int(t, "min", 0));
+  CHECK_MSG(llmc_ir_get_float(&p->nodes[6], "eps", 0) == 1e-5, "eps %.17g",
+            llmc_ir_get_float(&p->nodes[6], "eps", 0));
   const llmc_ir_weight_t *freq = &p->weights[1];
-  CHECK(
+  CHECK_MSG(
       freq->kind == LLMC_WEIGHT_DATA && !memcmp(freq->data, m->weights[1].data, 32 * sizeof(float)),
       "inline data differs");
-  CHECK(p->weights[0].offset == 262144 && !strcmp(p->weights[0].file, m->weights[0].file),
-        "file weight %s @%llu", p->weights[0].file, (unsigned long long)p->weights[0].offset);
-  CHECK(p->weights[15].value == 0.1 && p->weights[15].args[0] == 0, "derived value %.17g",
-        p->weights[15].value);
-  CHECK(!strcmp(p->arch, "llama"), "arch %s", p->arch);
+  CHECK_MSG(p->weights[0].offset == 262144 && !strcmp(p->weights[0].file, m->weights[0].file),
+            "file weight %s @%llu", p->weights[0].file, (unsigned long long)p->weights[0].offset);
+  CHECK_MSG(p->weights[15].value == 0.1 && p->weights[15].args[0] == 0, "derived value %.17g",
+            p->weights[15].value);
+  CHECK_MSG(!strcmp(p->arch, "llama"), "arch %s", p->arch);
 
   free(again);
   free(text);
@@ -298,14 +289,15 @@ static void test_gaps(void) {
   char *text = print_to_string(m);
   char line[32];
   snprintf(line, sizeof line, "\n%%%u = ", concat);
-  CHECK(!strstr(text, line), "dead node %u printed", concat);
+  CHECK_MSG(!strstr(text, line), "dead node %u printed", concat);
   llmc_status_t s;
   llmc_ir_module_t *p = llmc_ir_parse(text, "gaps.ir", &s);
   expect_ok(s, "parse text with a gap");
   llmc_ir_compact(m);
   char *compacted = print_to_string(m);
   char *reparsed = p ? print_to_string(p) : NULL;
-  CHECK(reparsed && !strcmp(compacted, reparsed), "gap not closed:\n%s", reparsed ? reparsed : "");
+  CHECK_MSG(reparsed && !strcmp(compacted, reparsed), "gap not closed:\n%s",
+            reparsed ? reparsed : "");
   free(reparsed);
   free(compacted);
   free(text);
@@ -364,9 +356,9 @@ static void test_parse_errors(void) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     llmc_status_t s;
     llmc_ir_module_t *m = llmc_ir_parse(cases[i].text, "bad.ir", &s);
-    CHECK(!m && s && strstr(llmc_status_message(s), cases[i].error),
-          "text %s\n  expected error: %s\n  got: %s", cases[i].text, cases[i].error,
-          llmc_status_message(s));
+    CHECK_MSG(!m && s && strstr(llmc_status_message(s), cases[i].error),
+              "text %s\n  expected error: %s\n  got: %s", cases[i].text, cases[i].error,
+              llmc_status_message(s));
     llmc_status_free(s);
     llmc_ir_module_destroy(m);
   }
@@ -440,14 +432,15 @@ static void test_verify_errors(void) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     llmc_status_t s;
     llmc_ir_module_t *m = llmc_ir_parse(cases[i].text, "verify.ir", &s);
-    CHECK(m, "case %zu does not parse: %s", i, llmc_status_message(s));
+    CHECK_MSG(m, "case %zu does not parse: %s", i, llmc_status_message(s));
     if (!m) {
       llmc_status_free(s);
       continue;
     }
     s = llmc_ir_verify(m);
-    CHECK(s && strstr(llmc_status_message(s), cases[i].error), "text %s\n  expected: %s\n  got: %s",
-          cases[i].text, cases[i].error, llmc_status_message(s));
+    CHECK_MSG(s && strstr(llmc_status_message(s), cases[i].error),
+              "text %s\n  expected: %s\n  got: %s", cases[i].text, cases[i].error,
+              llmc_status_message(s));
     llmc_status_free(s);
     llmc_ir_module_destroy(m);
   }
@@ -459,29 +452,29 @@ static void test_verify_built(void) {
   llmc_ir_value_t h = 6; /* rms_norm %4, %5 */
   m->nodes[h].args[0] = 20;
   llmc_status_t s = llmc_ir_verify(m);
-  CHECK(s && strstr(llmc_status_message(s),
-                    "%6 rms_norm: argument 1 is %20, which is not defined before it"),
-        "got %s", llmc_status_message(s));
+  CHECK_MSG(s && strstr(llmc_status_message(s),
+                        "%6 rms_norm: argument 1 is %20, which is not defined before it"),
+            "got %s", llmc_status_message(s));
   llmc_status_free(s);
   m->nodes[h].args[0] = 4;
   m->nodes[4].dead = true;
   s = llmc_ir_verify(m);
-  CHECK(s && strstr(llmc_status_message(s), "%6 rms_norm: argument 1 is %4, which is dead"),
-        "got %s", llmc_status_message(s));
+  CHECK_MSG(s && strstr(llmc_status_message(s), "%6 rms_norm: argument 1 is %4, which is dead"),
+            "got %s", llmc_status_message(s));
   llmc_status_free(s);
   m->nodes[4].dead = false;
   m->nodes[3].weight = 99;
   s = llmc_ir_verify(m);
-  CHECK(s && strstr(llmc_status_message(s), "%3 weight: tensor 99 is not in the weight table"),
-        "got %s", llmc_status_message(s));
+  CHECK_MSG(s && strstr(llmc_status_message(s), "%3 weight: tensor 99 is not in the weight table"),
+            "got %s", llmc_status_message(s));
   llmc_status_free(s);
   m->nodes[3].weight = 0;
   expect_ok(llmc_ir_verify(m), "repaired module");
 
   m->nodes[5].region = 2;
   s = llmc_ir_verify(m);
-  CHECK(s && strstr(llmc_status_message(s), "%5 weight: region 2, but the module has 2"), "got %s",
-        llmc_status_message(s));
+  CHECK_MSG(s && strstr(llmc_status_message(s), "%5 weight: region 2, but the module has 2"),
+            "got %s", llmc_status_message(s));
   llmc_status_free(s);
   m->nodes[5].region = 0;
 
@@ -491,8 +484,9 @@ static void test_verify_built(void) {
   m->nodes[9].weight = 99;
   m->nodes[9].op = LLMC_OP_WEIGHT;
   char *text = print_to_string(m);
-  CHECK(strstr(text, "%8 = <bad op> %6, %7 : <bad dtype>[T,512]"), "printed %s", text);
-  CHECK(strstr(text, "%9 = weight @\"<bad weight 99>\" %8 {begin=0, end=256}"), "printed %s", text);
+  CHECK_MSG(strstr(text, "%8 = <bad op> %6, %7 : <bad dtype>[T,512]"), "printed %s", text);
+  CHECK_MSG(strstr(text, "%9 = weight @\"<bad weight 99>\" %8 {begin=0, end=256}"), "printed %s",
+            text);
   free(text);
   llmc_ir_module_destroy(m);
 
@@ -504,9 +498,9 @@ static void test_verify_built(void) {
   m->nodes[6].name = "l3.q";
   m->nodes[6].loc = "model.json:/graph/12";
   s = llmc_ir_verify(m);
-  CHECK(s && !strcmp(llmc_status_message(s),
-                     "model.json:/graph/12: %6 (l3.q) matmul: inner dims 8 vs 6"),
-        "got %s", llmc_status_message(s));
+  CHECK_MSG(s && !strcmp(llmc_status_message(s),
+                         "model.json:/graph/12: %6 (l3.q) matmul: inner dims 8 vs 6"),
+            "got %s", llmc_status_message(s));
   llmc_status_free(s);
   llmc_ir_module_destroy(m);
 }
@@ -558,8 +552,8 @@ static void test_mutations(void) {
     }
     llmc_status_t s;
     llmc_ir_module_t *p = llmc_ir_parse(buf, "mutant.ir", &s);
-    CHECK((p != NULL) != (s != NULL), "iteration %d: module %p with status %s", iter, (void *)p,
-          llmc_status_message(s));
+    CHECK_MSG((p != NULL) != (s != NULL), "iteration %d: module %p with status %s", iter, (void *)p,
+              llmc_status_message(s));
     if (p) {
       parsed++;
       llmc_status_free(llmc_ir_verify(p));
@@ -569,40 +563,40 @@ static void test_mutations(void) {
     llmc_status_free(s);
     llmc_ir_module_destroy(p);
   }
-  CHECK(parsed > 50 && parsed < 1950, "%d of 2000 mutants parsed: the mutations look wrong",
-        parsed);
+  CHECK_MSG(parsed > 50 && parsed < 1950, "%d of 2000 mutants parsed: the mutations look wrong",
+            parsed);
   free(buf);
   free(text);
 }
 
 static void test_types(void) {
-  CHECK(llmc_ir_op_from_name("rms_norm") == LLMC_OP_RMS_NORM, "rms_norm");
-  CHECK(llmc_ir_op_from_name("nope") == LLMC_OP_COUNT, "nope");
-  CHECK(llmc_ir_op_flags(LLMC_OP_KV_STORE) == LLMC_OPF_SIDEEFFECT, "kv_store flags");
-  CHECK(llmc_ir_op_flags(LLMC_OP_ATTENTION) == LLMC_OPF_BATCHLESS, "attention flags");
-  CHECK(llmc_ir_op_flags(LLMC_OP_MATMUL) == LLMC_OPF_ROWLOCAL, "matmul flags");
-  CHECK(llmc_ir_op_min_args(LLMC_OP_MATMUL) == 2 && llmc_ir_op_max_args(LLMC_OP_MATMUL) == 4,
-        "matmul");
-  CHECK(llmc_dtype_from_name("q4_K") == LLMC_DTYPE_Q4_K, "q4_K");
-  CHECK(llmc_dtype_from_name("q4_k") == LLMC_DTYPE_COUNT, "q4_k");
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_Q4_K, 4096) == 16 * 144, "q4_K bytes %llu",
-        (unsigned long long)llmc_dtype_nbytes(LLMC_DTYPE_Q4_K, 4096));
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_Q6_K, 256) == 210, "q6_K");
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_Q8_0, 64) == 68, "q8_0");
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_Q4_0, 32) == 18, "q4_0");
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_BF16, 3) == 6, "bf16");
-  CHECK(llmc_dtype_nbytes(LLMC_DTYPE_I32, 3) == 12, "i32");
+  CHECK_MSG(llmc_ir_op_from_name("rms_norm") == LLMC_OP_RMS_NORM, "rms_norm");
+  CHECK_MSG(llmc_ir_op_from_name("nope") == LLMC_OP_COUNT, "nope");
+  CHECK_MSG(llmc_ir_op_flags(LLMC_OP_KV_STORE) == LLMC_OPF_SIDEEFFECT, "kv_store flags");
+  CHECK_MSG(llmc_ir_op_flags(LLMC_OP_ATTENTION) == LLMC_OPF_BATCHLESS, "attention flags");
+  CHECK_MSG(llmc_ir_op_flags(LLMC_OP_MATMUL) == LLMC_OPF_ROWLOCAL, "matmul flags");
+  CHECK_MSG(llmc_ir_op_min_args(LLMC_OP_MATMUL) == 2 && llmc_ir_op_max_args(LLMC_OP_MATMUL) == 4,
+            "matmul");
+  CHECK_MSG(llmc_dtype_from_name("q4_K") == LLMC_DTYPE_Q4_K, "q4_K");
+  CHECK_MSG(llmc_dtype_from_name("q4_k") == LLMC_DTYPE_COUNT, "q4_k");
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_Q4_K, 4096) == 16 * 144, "q4_K bytes %llu",
+            (unsigned long long)llmc_dtype_nbytes(LLMC_DTYPE_Q4_K, 4096));
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_Q6_K, 256) == 210, "q6_K");
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_Q8_0, 64) == 68, "q8_0");
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_Q4_0, 32) == 18, "q4_0");
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_BF16, 3) == 6, "bf16");
+  CHECK_MSG(llmc_dtype_nbytes(LLMC_DTYPE_I32, 3) == 12, "i32");
   char buf[64];
   llmc_shape_format(&S2(T, 128), buf, sizeof buf);
-  CHECK(!strcmp(buf, "[T,128]"), "%s", buf);
+  CHECK_MSG(!strcmp(buf, "[T,128]"), "%s", buf);
   llmc_shape_format(&(llmc_ir_shape_t){.rank = 0}, buf, sizeof buf);
-  CHECK(!strcmp(buf, "[]"), "%s", buf);
+  CHECK_MSG(!strcmp(buf, "[]"), "%s", buf);
   llmc_shape_format(&(llmc_ir_shape_t){.rank = -1}, buf, sizeof buf);
-  CHECK(!strcmp(buf, "?"), "%s", buf);
+  CHECK_MSG(!strcmp(buf, "?"), "%s", buf);
   llmc_shape_format(&S2(L, 7), buf, 4);
-  CHECK(!strcmp(buf, "[L,"), "truncated %s", buf);
-  CHECK(llmc_shape_numel(&S2(3, 5)) == 15 && llmc_shape_numel(&S2(T, 5)) == -1, "numel");
-  CHECK(llmc_shape_numel(&((llmc_ir_shape_t){3, {INT64_MAX, 2, 2}})) == -1, "numel overflow");
+  CHECK_MSG(!strcmp(buf, "[L,"), "truncated %s", buf);
+  CHECK_MSG(llmc_shape_numel(&S2(3, 5)) == 15 && llmc_shape_numel(&S2(T, 5)) == -1, "numel");
+  CHECK_MSG(llmc_shape_numel(&((llmc_ir_shape_t){3, {INT64_MAX, 2, 2}})) == -1, "numel overflow");
 }
 
 int main(void) {
@@ -613,6 +607,5 @@ int main(void) {
   test_verify_errors();
   test_verify_built();
   test_mutations();
-  if (failures) fprintf(stderr, "test_ir_text: %d failure(s)\n", failures);
-  return failures != 0;
+  return check_report("test_ir_text");
 }

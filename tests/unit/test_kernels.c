@@ -14,12 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kernels.h"
 
 /* e^x as kernels.c computes it (exported there for this test only). */
 float llmc_k_expf(float x);
-
-static int failures;
 
 /* Deterministic uniform floats in [-1, 1). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -40,28 +39,9 @@ static void check_close(const char *what, const float *got, const double *ref, i
   for (int64_t i = 0; i < n; i++) {
     if (!(fabs(got[i] - ref[i]) <= tol * (1.0 + fabs(ref[i])))) {
       fprintf(stderr, "FAIL %s [%lld]: got %.9g, want %.9g\n", what, (long long)i, got[i], ref[i]);
-      failures++;
+      check_failures++;
       return;
     }
-  }
-}
-
-/* got [n] against want [n] bit for bit. */
-static void check_bits(const char *what, const float *got, const float *want, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
-      fprintf(stderr, "FAIL %s [%lld]: got %.9g, want %.9g (bits differ)\n", what, (long long)i,
-              got[i], want[i]);
-      failures++;
-      return;
-    }
-  }
-}
-
-static void expect(const char *what, int ok) {
-  if (!ok) {
-    fprintf(stderr, "FAIL %s\n", what);
-    failures++;
   }
 }
 
@@ -86,13 +66,13 @@ static void test_expf(void) {
     }
   }
   printf("expf: max relative error %.3g (at %g) over [-87, 88]\n", worst, worst_x);
-  expect("expf relative error < 2e-7", worst < 2e-7);
-  expect("expf(-200) == 0", llmc_k_expf(-200.0f) == 0.0f);
-  expect("expf(-inf) == 0", llmc_k_expf(-INFINITY) == 0.0f);
-  expect("expf(100) == inf", isinf(llmc_k_expf(100.0f)));
-  expect("expf(88.7) finite", isfinite(llmc_k_expf(88.7f)));
-  expect("expf(nan) is nan", isnan(llmc_k_expf(NAN)));
-  expect("expf(0) == 1", llmc_k_expf(0.0f) == 1.0f);
+  CHECK_MSG(worst < 2e-7, "expf relative error < 2e-7");
+  CHECK_MSG(llmc_k_expf(-200.0f) == 0.0f, "expf(-200) == 0");
+  CHECK_MSG(llmc_k_expf(-INFINITY) == 0.0f, "expf(-inf) == 0");
+  CHECK_MSG(isinf(llmc_k_expf(100.0f)), "expf(100) == inf");
+  CHECK_MSG(isfinite(llmc_k_expf(88.7f)), "expf(88.7) finite");
+  CHECK_MSG(isnan(llmc_k_expf(NAN)), "expf(nan) is nan");
+  CHECK_MSG(llmc_k_expf(0.0f) == 1.0f, "expf(0) == 1");
 }
 
 /* tanh through the softcap op with cap 1, which computes 1 * tanh(x / 1) exactly. */
@@ -110,7 +90,7 @@ static void test_tanh(void) {
       worst_rel = err / fabs(want) > worst_rel ? err / fabs(want) : worst_rel;
   }
   printf("tanh: max absolute error %.3g, relative %.3g over [-20, 20]\n", worst_abs, worst_rel);
-  expect("tanh relative error < 3e-7", worst_rel < 3e-7);
+  CHECK_MSG(worst_rel < 3e-7, "tanh relative error < 3e-7");
   free(x);
   free(y);
 }
@@ -145,7 +125,7 @@ static void test_sincos(void) {
     }
   }
   printf("sincos: max absolute error %.3g for |a| < 100, %.3g for |a| < 1e5\n", worst, worst_big);
-  expect("sin/cos absolute error < 2e-7", worst < 2e-7 && worst_big < 2e-7);
+  CHECK_MSG(worst < 2e-7 && worst_big < 2e-7, "sin/cos absolute error < 2e-7");
   free(x);
   free(y);
   free(pos);
@@ -188,7 +168,7 @@ static void test_rms_norm(void) {
       llmc_k_rms_norm(x, w, out, T, D, G, 1e-6f, task, 3);
     check_close("rms_norm", out, ref, (int64_t)T * D, 1e-5);
     llmc_k_rms_norm(x, w, x, T, D, G, 1e-6f, 0, 1); /* in place */
-    check_bits("rms_norm in place", x, out, (int64_t)T * D);
+    CHECK_BITS("rms_norm in place", x, out, (int64_t)T * D);
     free(x);
     free(w);
     free(out);
@@ -252,19 +232,19 @@ static void test_matmul(void) {
                    1 + t % 4);
         snprintf(what, sizeof what, "matmul invariance T=%d K=%d N=%d variant %d row %d", T, K, N,
                  variant, t);
-        check_bits(what, alone, out + t * N, N);
+        CHECK_BITS(what, alone, out + t * N, N);
       }
       if (T > 1) {
         float *rest = malloc((size_t)(T - 1) * N * 4);
         run_matmul(x + K, w, bias, residual ? residual + N : NULL, rest, T - 1, K, N, glu, 2);
         snprintf(what, sizeof what, "matmul invariance T=%d-1 K=%d N=%d variant %d", T, K, N,
                  variant);
-        check_bits(what, rest, out + N, (int64_t)(T - 1) * N);
+        CHECK_BITS(what, rest, out + N, (int64_t)(T - 1) * N);
         free(rest);
       }
       if (residual) { /* residual may be the output itself */
         run_matmul(x, w, bias, residual, residual, T, K, N, glu, 2);
-        check_bits("matmul residual in place", residual, out, (int64_t)T * N);
+        CHECK_BITS("matmul residual in place", residual, out, (int64_t)T * N);
       }
       free(x);
       free(w);
@@ -362,7 +342,7 @@ static void test_rope(void) {
         llmc_k_rope(x, pos, inv_freq, out, T, H, HD, rot, interleaved, task, 2);
       check_close(interleaved ? "rope interleaved" : "rope", out, ref, T * H * HD, 1e-6);
       llmc_k_rope(x, pos, inv_freq, x, T, H, HD, rot, interleaved, 0, 1); /* in place */
-      check_bits("rope in place", x, out, T * H * HD);
+      CHECK_BITS("rope in place", x, out, T * H * HD);
       free(x);
     }
   }
@@ -487,7 +467,7 @@ static void test_kv_layout(const attn_case *c) {
       for (int kv = 0; kv < 2; kv++) {
         const float *src = (kv ? c->v[s] : c->k[s]) + p * A_KVD;
         const float *dst = c->cache + (((1 * 2 + kv) * A_BLOCKS + block) * A_BS + off) * A_KVD;
-        check_bits("kv_store layout", dst, src, A_KVD);
+        CHECK_BITS("kv_store layout", dst, src, A_KVD);
       }
     }
   }
@@ -564,7 +544,7 @@ static void test_attention(void) {
       float *out_alone = malloc((size_t)c.n_new[s] * A_QD * sizeof *out_alone);
       run_attention(&alone, sa.q, out_alone, scale, variants[v].softcap, variants[v].window, 1);
       snprintf(what, sizeof what, "attention invariance seq %d variant %zu", s, v);
-      check_bits(what, out_alone, out + a.seq_start[s] * A_QD, (int64_t)c.n_new[s] * A_QD);
+      CHECK_BITS(what, out_alone, out + a.seq_start[s] * A_QD, (int64_t)c.n_new[s] * A_QD);
       free(out_alone);
     }
     free(out);
@@ -590,7 +570,7 @@ static void test_outputs(void) {
   check_close("select_rows", sel, ref, L * C, 0);
   for (int task = 0; task < 2; task++)
     llmc_k_output(&step, sel, C, task, 2);
-  check_bits("output", logits, sel, L * C);
+  CHECK_BITS("output", logits, sel, L * C);
   free(x);
 }
 
@@ -661,7 +641,7 @@ static void test_moe(void) {
       check_close(what, out, ref, T * D, 1e-5);
       for (int t = 0; t < T; t++) {
         llmc_k_moe(x + t * D, router, gate_up, down, alone, 1, D, F, E, top_k, act, 0, 1);
-        check_bits("moe invariance", alone, out + t * D, D);
+        CHECK_BITS("moe invariance", alone, out + t * D, D);
       }
     }
   }
@@ -684,10 +664,5 @@ int main(void) {
   test_attention();
   test_outputs();
   test_moe();
-  if (failures) {
-    fprintf(stderr, "test_kernels: %d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_kernels: all passed\n");
-  return 0;
+  return check_report("test_kernels");
 }

@@ -21,37 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "formats/gguf.h"
 #include "formats/quant.h"
 #include "kernels.h"
 #include "kernels_quant.h"
-
-static int failures;
-
-static void expect(const char *what, int ok) {
-  if (!ok) {
-    fprintf(stderr, "FAIL %s\n", what);
-    failures++;
-  }
-}
 
 /* Deterministic uniform floats in [-1, 1) (the generator of test_kernels.c). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static float rnd(void) {
   rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
   return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
-}
-
-/* got [n] against want [n] bit for bit; reports the first difference. */
-static void check_bits(const char *what, const float *got, const float *want, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
-      fprintf(stderr, "FAIL %s [%lld]: got %.9g, want %.9g (bits differ)\n", what, (long long)i,
-              got[i], want[i]);
-      failures++;
-      return;
-    }
-  }
 }
 
 typedef void (*matmul_fn)(const float *, const void *, const float *, const float *, float *,
@@ -95,29 +75,30 @@ static double act_ref(int32_t act, double x) {
 static void test_sizes_and_checks(void) {
   static const int64_t elems[] = {32, 32, 256, 256}, bytes[] = {34, 18, 144, 210};
   for (int t = 0; t < N_TYPES; t++) {
-    expect("block elems", llmc_quant_block_elems(types[t].type) == elems[t]);
-    expect("block bytes", llmc_quant_block_bytes(types[t].type) == bytes[t]);
-    expect("row bytes", llmc_quant_row_bytes(types[t].type, 3 * elems[t]) == 3 * bytes[t]);
-    expect("row bytes of a ragged row", llmc_quant_row_bytes(types[t].type, elems[t] + 1) == 0);
-    expect("a whole row is accepted", llmc_quant_check_row(types[t].type, 2 * elems[t]) == LLMC_OK);
+    CHECK_MSG(llmc_quant_block_elems(types[t].type) == elems[t], "block elems");
+    CHECK_MSG(llmc_quant_block_bytes(types[t].type) == bytes[t], "block bytes");
+    CHECK_MSG(llmc_quant_row_bytes(types[t].type, 3 * elems[t]) == 3 * bytes[t], "row bytes");
+    CHECK_MSG(llmc_quant_row_bytes(types[t].type, elems[t] + 1) == 0, "row bytes of a ragged row");
+    CHECK_MSG(llmc_quant_check_row(types[t].type, 2 * elems[t]) == LLMC_OK,
+              "a whole row is accepted");
   }
-  expect("f32 is not a quantized type", llmc_quant_block_elems(LLMC_GGML_F32) == 0);
+  CHECK_MSG(llmc_quant_block_elems(LLMC_GGML_F32) == 0, "f32 is not a quantized type");
   /* K not a multiple of the block: the caller (the compiler) is told why. */
   llmc_status_t s = llmc_quant_check_row(LLMC_GGML_Q4_K, 100);
-  expect("q4_K rows of 100 are refused", llmc_status_code(s) == LLMC_STATUS_INVALID_ARGUMENT);
-  expect("the message names the type and the block",
-         strstr(llmc_status_message(s), "q4_K's block of 256") != NULL);
+  CHECK_MSG(llmc_status_code(s) == LLMC_STATUS_INVALID_ARGUMENT, "q4_K rows of 100 are refused");
+  CHECK_MSG(strstr(llmc_status_message(s), "q4_K's block of 256") != NULL,
+            "the message names the type and the block");
   llmc_status_free(s);
   s = llmc_quant_check_row(LLMC_GGML_F16, 64);
-  expect("f16 is refused", llmc_status_code(s) == LLMC_STATUS_INVALID_ARGUMENT);
+  CHECK_MSG(llmc_status_code(s) == LLMC_STATUS_INVALID_ARGUMENT, "f16 is refused");
   llmc_status_free(s);
   float x[64] = {0};
   uint8_t q[68];
   s = llmc_quant_quantize_row(LLMC_GGML_Q8_0, x, q, 48);
-  expect("quantizing 48 q8_0 elements is refused", s != LLMC_OK);
+  CHECK_MSG(s != LLMC_OK, "quantizing 48 q8_0 elements is refused");
   llmc_status_free(s);
   s = llmc_quant_dequantize_row(LLMC_GGML_Q8_0, q, x, 0);
-  expect("dequantizing 0 elements is refused", s != LLMC_OK);
+  CHECK_MSG(s != LLMC_OK, "dequantizing 0 elements is refused");
   llmc_status_free(s);
 }
 
@@ -140,22 +121,22 @@ static void test_f16(void) {
     uint16_t h = llmc_quant_f32_to_f16(cases[i].f);
     if (h != cases[i].h) {
       fprintf(stderr, "FAIL f32_to_f16(%a) = %04x, want %04x\n", cases[i].f, h, cases[i].h);
-      failures++;
+      check_failures++;
     }
   }
-  expect("NaN becomes the quiet NaN", (llmc_quant_f32_to_f16(NAN) & 0x7fff) == 0x7e00);
+  CHECK_MSG((llmc_quant_f32_to_f16(NAN) & 0x7fff) == 0x7e00, "NaN becomes the quiet NaN");
   for (uint32_t h = 0; h < 0x10000; h++) { /* every non-NaN half survives a round trip */
     if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
       continue;
     float f = llmc_quant_f16_to_f32((uint16_t)h);
     if (llmc_quant_f32_to_f16(f) != h) {
       fprintf(stderr, "FAIL f16 %04x -> %a -> %04x\n", h, f, llmc_quant_f32_to_f16(f));
-      failures++;
+      check_failures++;
       return;
     }
   }
-  expect("f16 subnormal value", llmc_quant_f16_to_f32(0x0003) == 0x3p-24f);
-  expect("f16 normal value", llmc_quant_f16_to_f32(0xc2a0) == -3.3125f);
+  CHECK_MSG(llmc_quant_f16_to_f32(0x0003) == 0x3p-24f, "f16 subnormal value");
+  CHECK_MSG(llmc_quant_f16_to_f32(0xc2a0) == -3.3125f, "f16 normal value");
 }
 
 /* Rows whose bytes can be worked out by hand. */
@@ -171,11 +152,11 @@ static void test_hand_rows(void) {
   }
   x[31] = 127.0f;
   want[33] = 127;
-  expect("q8_0 quantize", llmc_quant_quantize_row(LLMC_GGML_Q8_0, x, got, 32) == LLMC_OK);
-  expect("q8_0 hand row", memcmp(got, want, sizeof want) == 0);
+  CHECK_MSG(llmc_quant_quantize_row(LLMC_GGML_Q8_0, x, got, 32) == LLMC_OK, "q8_0 quantize");
+  CHECK_MSG(memcmp(got, want, sizeof want) == 0, "q8_0 hand row");
   float back[32];
   llmc_quant_dequantize_row(LLMC_GGML_Q8_0, got, back, 32);
-  expect("q8_0 hand row back", back[1] == -8.0f && back[17] == 1.0f && back[31] == 127.0f);
+  CHECK_MSG(back[1] == -8.0f && back[17] == 1.0f && back[31] == 127.0f, "q8_0 hand row back");
 
   /* q4_0: the first extreme value is -8, so d = -8 / -8 = 1 and the nibble
    * is x + 8: x_j = j - 8 (low nibble j), x_{16+j} = 7 - j (high nibble 15 - j). */
@@ -184,10 +165,10 @@ static void test_hand_rows(void) {
     x[16 + j] = (float)(7 - j);
     want[2 + j] = (uint8_t)(j | (15 - j) << 4);
   }
-  expect("q4_0 quantize", llmc_quant_quantize_row(LLMC_GGML_Q4_0, x, got, 32) == LLMC_OK);
-  expect("q4_0 hand row", memcmp(got, want, 18) == 0);
+  CHECK_MSG(llmc_quant_quantize_row(LLMC_GGML_Q4_0, x, got, 32) == LLMC_OK, "q4_0 quantize");
+  CHECK_MSG(memcmp(got, want, 18) == 0, "q4_0 hand row");
   llmc_quant_dequantize_row(LLMC_GGML_Q4_0, got, back, 32);
-  check_bits("q4_0 hand row back", back, x, 32);
+  CHECK_BITS("q4_0 hand row back", back, x, 32);
 
   /* An all-zero row is all-zero bytes (q6_K's zero levels are stored as 0,
    * not as 32), but in q4_0: d = 0 / -8 is -0 (f16 0x8000) and 0 is nibble 8. */
@@ -200,7 +181,7 @@ static void test_hand_rows(void) {
       memset(none + 2, 0x88, 16);
     }
     llmc_quant_quantize_row(types[t].type, zero, q, llmc_quant_block_elems(types[t].type));
-    expect("all-zero row", memcmp(q, none, (size_t)llmc_quant_block_bytes(types[t].type)) == 0);
+    CHECK_MSG(memcmp(q, none, (size_t)llmc_quant_block_bytes(types[t].type)) == 0, "all-zero row");
   }
 }
 
@@ -300,7 +281,7 @@ static void test_golden(void) {
     float x[256];
     uint8_t got[256], want[256];
     golden_row(golden[i].variant, x, n);
-    expect("golden hex length", (int64_t)strlen(golden[i].hex) == 2 * bytes);
+    CHECK_MSG((int64_t)strlen(golden[i].hex) == 2 * bytes, "golden hex length");
     for (int64_t b = 0; b < bytes; b++)
       sscanf(golden[i].hex + 2 * b, "%2hhx", &want[b]);
     llmc_quant_quantize_row(type, x, got, n);
@@ -308,7 +289,7 @@ static void test_golden(void) {
       if (got[b] != want[b]) {
         fprintf(stderr, "FAIL golden %s row %d: byte %lld is %02x, ggml wrote %02x\n",
                 llmc_ggml_type_name(type), golden[i].variant, (long long)b, got[b], want[b]);
-        failures++;
+        check_failures++;
         break;
       }
     }
@@ -360,7 +341,7 @@ static void test_round_trip(void) {
             if (fabs((double)x[b + j] - y[b + j]) > bound) {
               fprintf(stderr, "FAIL %s round trip [%d]: %g -> %g, bound %g\n", types[t].name, b + j,
                       x[b + j], y[b + j], bound);
-              failures++;
+              check_failures++;
               b = N;
               break;
             }
@@ -369,7 +350,7 @@ static void test_round_trip(void) {
       }
       double rel = round_trip_rel_rms(type, x, N);
       printf("%s round trip, distribution %d: relative RMS error %.4f\n", types[t].name, dist, rel);
-      expect("round-trip RMS error", rel <= types[t].max_rel_rms);
+      CHECK_MSG(rel <= types[t].max_rel_rms, "round-trip RMS error");
     }
   }
   free(x);
@@ -385,7 +366,7 @@ static void test_real_tensors(void) {
   if (s) {
     fprintf(stderr, "FAIL opening stories260K: %s\n", llmc_status_message(s));
     llmc_status_free(s);
-    failures++;
+    check_failures++;
     return;
   }
   int used = 0;
@@ -408,9 +389,9 @@ static void test_real_tensors(void) {
   llmc_gguf_close(g);
   printf("stories260K: %d f32 tensors; worst relative RMS error q8_0 %.4f q4_0 %.4f q4_K %.4f "
          "q6_K %.4f\n", used, worst[0], worst[1], worst[2], worst[3]);
-  expect("stories260K has f32 tensors", used > 10);
+  CHECK_MSG(used > 10, "stories260K has f32 tensors");
   for (int k = 0; k < N_TYPES; k++)
-    expect("stories260K round-trip RMS error", worst[k] <= types[k].max_rel_rms);
+    CHECK_MSG(worst[k] <= types[k].max_rel_rms, "stories260K round-trip RMS error");
 }
 
 /* ---- kernels -------------------------------------------------------------------- */
@@ -463,7 +444,7 @@ static void test_matmul(void) {
           types[t].matmul(x, wq, bias, res, got, T, K, N, glu, task, 3);
         snprintf(what, sizeof what, "%s matmul K=%d N=%d mode %d vs f32 kernel", types[t].name, K,
                  N, mode);
-        check_bits(what, got, want, (int64_t)T * N);
+        CHECK_BITS(what, got, want, (int64_t)T * N);
         double worst = 0; /* against double precision, relative to sum |x w| */
         for (int64_t r = 0; r < T; r++) {
           for (int64_t j = 0; j < N; j++) {
@@ -482,18 +463,18 @@ static void test_matmul(void) {
         }
         snprintf(what, sizeof what, "%s matmul K=%d N=%d mode %d vs double (%.2g)", types[t].name,
                  K, N, mode, worst);
-        expect(what, worst < 1e-5);
+        CHECK_MSG(worst < 1e-5, "%s", what);
         float *one = malloc((size_t)N * sizeof *one); /* T = 1, row by row */
         for (int r = 0; r < T; r++) {
           types[t].matmul(x + r * K, wq, bias, res ? res + r * N : NULL, one, 1, K, N, glu, 0, 1);
           snprintf(what, sizeof what, "%s matmul K=%d mode %d: T=1 row %d vs T=7", types[t].name,
                    K, mode, r);
-          check_bits(what, one, got + r * N, N);
+          CHECK_BITS(what, one, got + r * N, N);
         }
         if (mode == 1) { /* the residual may be the output */
           memcpy(one, res, (size_t)N * sizeof *one);
           types[t].matmul(x, wq, bias, one, one, 1, K, N, glu, 0, 1);
-          check_bits("matmul with residual = out", one, got, N);
+          CHECK_BITS("matmul with residual = out", one, got, N);
         }
         free(one);
         free(x);
@@ -519,7 +500,7 @@ static void test_embed(void) {
       types[t].embed(tq, tokens, got, T, D, V, 1.5f, task, 4);
     char what[64];
     snprintf(what, sizeof what, "%s embed vs f32 embed", types[t].name);
-    check_bits(what, got, want, T * D);
+    CHECK_BITS(what, got, want, T * D);
     free(tq);
     free(tf);
   }
@@ -534,10 +515,5 @@ int main(void) {
   test_real_tensors();
   test_matmul();
   test_embed();
-  if (failures) {
-    fprintf(stderr, "%d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_quant: all passed\n");
-  return 0;
+  return check_report("test_quant");
 }

@@ -15,60 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "llmc/runtime.h"
 #include "support/file.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_EQ_INT(a, b)                                                                      \
-  do {                                                                                          \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                         \
-    if (a_ != b_) {                                                                             \
-      fprintf(stderr, "%s:%d: %s == %s failed: %lld vs %lld\n", __FILE__, __LINE__, #a, #b, a_, \
-              b_);                                                                              \
-      failures++;                                                                               \
-    }                                                                                           \
-  } while (0)
-
-/* Fails the test unless st is OK; frees st. */
-#define CHECK_OK(expr)                                                     \
-  do {                                                                     \
-    llmc_status_t st_ = (expr);                                            \
-    if (st_) {                                                             \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, \
-              llmc_status_message(st_));                                   \
-      failures++;                                                          \
-      llmc_status_free(st_);                                               \
-    }                                                                      \
-  } while (0)
-
-/* Checks that st is an error of `code` whose message contains `needle`;
- * frees st. */
-static void check_error(llmc_status_t st, llmc_status_code_t code, const char *needle,
-                        const char *what, int line) {
-  if (!st) {
-    fprintf(stderr, "test_runtime.c:%d: %s succeeded, expected an error with \"%s\"\n", line, what,
-            needle);
-    failures++;
-    return;
-  }
-  if (llmc_status_code(st) != code || !strstr(llmc_status_message(st), needle)) {
-    fprintf(stderr, "test_runtime.c:%d: %s: got code %d \"%s\", expected code %d with \"%s\"\n",
-            line, what, (int)llmc_status_code(st), llmc_status_message(st), (int)code, needle);
-    failures++;
-  }
-  llmc_status_free(st);
-}
-#define CHECK_ERROR(expr, code, needle) \
-  check_error((expr), LLMC_STATUS_##code, (needle), #expr, __LINE__)
 
 /* ---- the fixture's arithmetic (see fake_model.c) ---- */
 
@@ -91,7 +40,7 @@ static void check_rows(const float *got, const float *want, int32_t n_rows, cons
     if (got[i] != want[i]) {
       fprintf(stderr, "%s: row %d col %d: got %g, expected %g\n", what, i / VOCAB, i % VOCAB,
               (double)got[i], (double)want[i]);
-      failures++;
+      check_failures++;
       return;
     }
 }
@@ -166,9 +115,9 @@ static void expect_load_error(const char *path, llmc_status_code_t code, const c
   if (st && !strstr(llmc_status_message(st), path)) {
     fprintf(stderr, "test_runtime.c:%d: error does not name %s: %s\n", line, path,
             llmc_status_message(st));
-    failures++;
+    check_failures++;
   }
-  check_error(st, code, needle, path, line);
+  check_error_at(__FILE__, line, path, st, code, needle);
 }
 
 static void test_loader_errors(void) {
@@ -546,10 +495,5 @@ int main(void) {
                          "alloc.so",   "magic.so"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
   rmdir(tmp_dir);
-  if (failures) {
-    fprintf(stderr, "test_runtime: %d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_runtime: all passed\n");
-  return 0;
+  return check_report("test_runtime");
 }

@@ -8,38 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "formats/safetensors.h"
 
-static int failures;
 static char dir[] = "/tmp/llmc_test_safetensors_XXXXXX";
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_EQ_INT(a, b)                                                                        \
-  do {                                                                                            \
-    long long a_ = (long long)(a), b_ = (long long)(b);                                           \
-    if (a_ != b_) {                                                                               \
-      fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, a_, #b, \
-              b_);                                                                                \
-      failures++;                                                                                 \
-    }                                                                                             \
-  } while (0)
-
-#define CHECK_EQ_STR(a, b)                                                              \
-  do {                                                                                  \
-    const char *a_ = (a), *b_ = (b);                                                    \
-    if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                            \
-      fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
-      failures++;                                                                       \
-    }                                                                                   \
-  } while (0)
 
 /* Writes a safetensors file: the header text, then data_len zero bytes. */
 static const char *write_st(const char *name, const char *header, size_t data_len) {
@@ -78,7 +50,7 @@ static void expect_error(int line, const char *path, llmc_status_code_t code, co
       (want2 && !strstr(msg, want2))) {
     fprintf(stderr, "%s:%d: got code %d \"%s\", expected code %d with \"%s\" and \"%s\"\n",
             __FILE__, line, llmc_status_code(s), msg, code, want1 ? want1 : "", want2 ? want2 : "");
-    failures++;
+    check_failures++;
   }
   CHECK(st == NULL);
   llmc_status_free(s);
@@ -293,7 +265,6 @@ int main(void) {
   test_sharded();
   char cmd[sizeof dir + 16];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) failures++;
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  CHECK(system(cmd) == 0);
+  return check_report("test_safetensors");
 }

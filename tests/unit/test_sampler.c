@@ -5,18 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "sampler.h"
-
-static int failures;
-#define CHECK(cond, ...)                                     \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      failures++;                                            \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);  \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fputc('\n', stderr);                                   \
-    }                                                        \
-  } while (0)
 
 enum { V = 6 };
 static const float logits[V] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.5f};
@@ -45,10 +35,10 @@ static void test_greedy(void) {
   llmc_sampler_t *s = make(p);
   float lp;
   int32_t t = llmc_sampler_sample(s, logits, &lp);
-  CHECK(t == 1, "greedy picks the lowest id among equal maxima: got %d, want 1", t);
+  CHECK_MSG(t == 1, "greedy picks the lowest id among equal maxima: got %d, want 1", t);
   double z = 0;
   for (int i = 0; i < V; i++) z += exp(logits[i]);
-  CHECK(fabs(lp - (3.0 - log(z))) < 1e-5, "logprob %g, want %g", lp, 3.0 - log(z));
+  CHECK_MSG(fabs(lp - (3.0 - log(z))) < 1e-5, "logprob %g, want %g", lp, 3.0 - log(z));
   llmc_sampler_destroy(s);
 }
 
@@ -57,17 +47,18 @@ static void test_filters(void) {
   int c[V];
   p.top_k = 2; /* the two best: ids 1 and 3 (equal logits) */
   histogram(p, 4000, c);
-  CHECK(c[0] + c[2] + c[4] + c[5] == 0 && abs(c[1] - c[3]) < 300, "top_k=2: %d %d %d %d %d %d", c[0], c[1], c[2],
-        c[3], c[4], c[5]);
+  CHECK_MSG(c[0] + c[2] + c[4] + c[5] == 0 && abs(c[1] - c[3]) < 300, "top_k=2: %d %d %d %d %d %d",
+            c[0], c[1], c[2], c[3], c[4], c[5]);
   p = llmc_sampling_params_default();
   p.top_p = 0.5f; /* p(1) = p(3) = 0.37: the first two reach 0.5 */
   histogram(p, 4000, c);
-  CHECK(c[0] + c[2] + c[4] + c[5] == 0 && c[1] > 0 && c[3] > 0, "top_p=0.5: %d %d %d %d %d %d", c[0], c[1], c[2],
-        c[3], c[4], c[5]);
+  CHECK_MSG(c[0] + c[2] + c[4] + c[5] == 0 && c[1] > 0 && c[3] > 0, "top_p=0.5: %d %d %d %d %d %d",
+            c[0], c[1], c[2], c[3], c[4], c[5]);
   p = llmc_sampling_params_default();
   p.min_p = 0.3f; /* keeps p >= 0.3 p(max): ids 1, 3 (1.0) and 2 (e^-1 = 0.37) */
   histogram(p, 4000, c);
-  CHECK(c[0] + c[4] + c[5] == 0 && c[2] > 0, "min_p=0.3: %d %d %d %d %d %d", c[0], c[1], c[2], c[3], c[4], c[5]);
+  CHECK_MSG(c[0] + c[4] + c[5] == 0 && c[2] > 0, "min_p=0.3: %d %d %d %d %d %d", c[0], c[1], c[2],
+            c[3], c[4], c[5]);
 }
 
 /* Empirical frequencies at temperature 2 follow softmax(logits / 2). */
@@ -83,7 +74,7 @@ static void test_distribution(void) {
   for (int i = 0; i < V; i++) {
     double want = exp(logits[i] / 2) / z, got = (double)c[i] / N;
     double sigma = sqrt(want * (1 - want) / N);
-    CHECK(fabs(got - want) < 5 * sigma, "token %d: frequency %g, probability %g", i, got, want);
+    CHECK_MSG(fabs(got - want) < 5 * sigma, "token %d: frequency %g, probability %g", i, got, want);
   }
 }
 
@@ -99,8 +90,8 @@ static void test_seed(void) {
     same &= x == y;
     differs |= x != llmc_sampler_sample(c, logits, NULL);
   }
-  CHECK(same, "the same seed gives the same tokens");
-  CHECK(differs, "another seed gives other tokens");
+  CHECK_MSG(same, "the same seed gives the same tokens");
+  CHECK_MSG(differs, "another seed gives other tokens");
   llmc_sampler_destroy(a);
   llmc_sampler_destroy(b);
   llmc_sampler_destroy(c);
@@ -113,7 +104,7 @@ static void test_penalties(void) {
   llmc_sampler_t *s = make(p);
   llmc_sampler_accept(s, 1, 0);
   llmc_sampler_accept(s, 3, 0);
-  CHECK(llmc_sampler_sample(s, logits, NULL) == 2, "repetition penalty");
+  CHECK_MSG(llmc_sampler_sample(s, logits, NULL) == 2, "repetition penalty");
   llmc_sampler_destroy(s);
   p = llmc_sampling_params_default();
   p.temperature = 0;
@@ -125,7 +116,7 @@ static void test_penalties(void) {
   llmc_sampler_accept(s, 3, 1);
   llmc_sampler_accept(s, 2, 0); /* prompt tokens get no presence/frequency penalty */
   int32_t t = llmc_sampler_sample(s, logits, NULL);
-  CHECK(t == 2, "presence/frequency penalties: got %d, want 2", t);
+  CHECK_MSG(t == 2, "presence/frequency penalties: got %d, want 2", t);
   llmc_sampler_destroy(s);
 }
 
@@ -134,12 +125,12 @@ static void test_bad_params(void) {
   p.top_p = 0;
   llmc_sampler_t *s = NULL;
   llmc_status_t st = llmc_sampler_create(&p, V, &s);
-  CHECK(st && !s, "top_p = 0 is refused");
+  CHECK_MSG(st && !s, "top_p = 0 is refused");
   llmc_status_free(st);
   p = llmc_sampling_params_default();
   p.temperature = -1;
   st = llmc_sampling_params_check(&p);
-  CHECK(st != NULL, "negative temperature is refused");
+  CHECK_MSG(st != NULL, "negative temperature is refused");
   llmc_status_free(st);
 }
 
@@ -150,6 +141,5 @@ int main(void) {
   test_seed();
   test_penalties();
   test_bad_params();
-  printf("test_sampler: %d failures\n", failures);
-  return failures != 0;
+  return check_report("test_sampler");
 }

@@ -15,26 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "formats/gguf.h"
 #include "support/file.h"
 #include "tokenizer.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
 
 /* Fails the test (and frees st) if st is an error. */
 static bool ok(llmc_status_t st, const char *what) {
   if (!st) return true;
   fprintf(stderr, "%s: unexpected error: %s\n", what, llmc_status_message(st));
   llmc_status_free(st);
-  failures++;
+  check_failures++;
   return false;
 }
 
@@ -163,7 +154,7 @@ static void check_round_trip(const llmc_tokenizer_t *tok, const char *source, co
     if (back_len != len || memcmp(back, t->text, len) != 0) {
       fprintf(stderr, "%s: round trip of \"%.*s\" gave \"%s\" (%zu ids)\n", source, (int)len,
               t->text, back, n);
-      failures++;
+      check_failures++;
     }
   }
 
@@ -180,7 +171,7 @@ static void check_round_trip(const llmc_tokenizer_t *tok, const char *source, co
     if (!valid_utf8(piece, piece_len)) {
       fprintf(stderr, "%s: \"%.*s\": stream piece %zu is not whole UTF-8\n", source, (int)len,
               t->text, i);
-      failures++;
+      check_failures++;
     }
     memcpy(streamed + streamed_len, piece, piece_len);
     streamed_len += piece_len;
@@ -190,7 +181,7 @@ static void check_round_trip(const llmc_tokenizer_t *tok, const char *source, co
       (streamed_len != len || memcmp(streamed, t->text, len) != 0)) {
     fprintf(stderr, "%s: stream of \"%.*s\" gave \"%.*s\"\n", source, (int)len, t->text,
             (int)streamed_len, streamed);
-    failures++;
+    check_failures++;
   }
   llmc_tokenizer_stream_deinit(&s);
   free(streamed);
@@ -226,7 +217,7 @@ static void check_ids(const llmc_tokenizer_t *tok, const char *text, uint32_t fl
     fprintf(stderr, "], expected [");
     for (size_t i = 0; i < n_want; i++) fprintf(stderr, "%s%d", i ? ", " : "", want[i]);
     fprintf(stderr, "]\n");
-    failures++;
+    check_failures++;
   }
   free(ids);
 }
@@ -245,7 +236,7 @@ static void check_decode(const llmc_tokenizer_t *tok, const int32_t *ids, size_t
   if (!ok(llmc_tokenizer_decode(tok, ids, n, flags, &text, &len), want)) return;
   if (len != strlen(want) || memcmp(text, want, len) != 0) {
     fprintf(stderr, "%s:%d: decoded \"%s\", expected \"%s\"\n", __FILE__, line, text, want);
-    failures++;
+    check_failures++;
   }
   free(text);
 }
@@ -414,14 +405,14 @@ static void check_bad_json(const char *json, llmc_status_code_t code, const char
   llmc_status_t st = llmc_tokenizer_parse_hf_json(json, strlen(json), "bad.json", &tok);
   if (!st) {
     fprintf(stderr, "%s:%d: loaded, expected an error containing \"%s\"\n", __FILE__, line, needle);
-    failures++;
+    check_failures++;
     llmc_tokenizer_destroy(tok);
     return;
   }
   if (llmc_status_code(st) != code || !strstr(llmc_status_message(st), needle)) {
     fprintf(stderr, "%s:%d: error (code %d) \"%s\", expected code %d containing \"%s\"\n", __FILE__,
             line, (int)llmc_status_code(st), llmc_status_message(st), (int)code, needle);
-    failures++;
+    check_failures++;
   }
   CHECK(tok == NULL);
   llmc_status_free(st);
@@ -608,7 +599,7 @@ static void check_bad_gguf(const gguf_writer_t *w, llmc_status_code_t code, cons
   if (!st || llmc_status_code(st) != code || !strstr(llmc_status_message(st), needle)) {
     fprintf(stderr, "%s:%d: got \"%s\", expected code %d containing \"%s\"\n", __FILE__, line,
             st ? llmc_status_message(st) : "success", (int)code, needle);
-    failures++;
+    check_failures++;
   }
   llmc_status_free(st);
   llmc_tokenizer_destroy(tok);
@@ -748,6 +739,5 @@ int main(void) {
   test_bad_json();
   test_gguf();
   test_spec();
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return check_report("test_tokenizer");
 }

@@ -1,0 +1,1 @@
+{% set h = namespace(cur=namespace()) %}{% set head = h.cur %}{% for i in range(5000) %}{% set n = namespace() %}{% set h.cur.x = n %}{% set h.cur = n %}{% endfor %}{{ head == head }}{{ head|length }}{{ head }}

@@ -1,0 +1,89 @@
+/* kernels_common.h — the helpers kernels.c and kernels_quant.c share.
+ *
+ * Batch invariance, and the bitwise agreement of the quantized kernels with
+ * the f32 ones, rest on both files doing some things the same way: summing
+ * a dot product (element k in lane k % LANES of a 16-float vector, the lanes
+ * added in the one tree reduce_lanes() draws), splitting work between tasks
+ * (task_range()), cutting a matmul into tiles (matmul_tiles()), embedding an
+ * unknown token (embed_known_token()). So those live here, once, rather
+ * than in copies that could drift apart.
+ *
+ * Each .c file is compiled on its own, by clang-19 into freestanding
+ * bitcode (no libc, no libm) and natively into the unit tests, so the
+ * helpers are static inline functions in a header, always inlined. */
+#ifndef LLMC_TARGETS_CPU_KERNELS_COMMON_H
+#define LLMC_TARGETS_CPU_KERNELS_COMMON_H
+
+#include <stdint.h>
+
+/* Small helpers must disappear into their callers so that shapes become
+ * constants there; their loops are written for a constant trip count. */
+#define INLINE static inline __attribute__((always_inline))
+
+enum {
+  LANES = 16,         /* accumulator lanes of a dot product */
+  ROW_BLOCK = 4,      /* tokens (or weight rows) that share each load of the other operand */
+  MATMUL_TILE_N = 32, /* columns of a matmul tile: their weights stay in L2 */
+};
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+/* [*begin, *end): the share `task` of `n_tasks` of n items. */
+INLINE void task_range(int64_t n, int32_t task, int32_t n_tasks, int64_t *begin, int64_t *end) {
+  *begin = n * task / n_tasks;
+  *end = n * (task + 1) / n_tasks;
+}
+
+/* The 16 lanes of v summed in a fixed tree: lane l += lane l+8, then +4,
+ * +2, +1 (each step one vector add at the half width). */
+INLINE float reduce_lanes(const v16f *v) {
+  v8f lo8, hi8;
+  __builtin_memcpy(&lo8, v, sizeof lo8);
+  __builtin_memcpy(&hi8, (const char *)v + sizeof lo8, sizeof hi8);
+  v8f s8 = lo8 + hi8;
+  v4f lo4, hi4;
+  __builtin_memcpy(&lo4, &s8, sizeof lo4);
+  __builtin_memcpy(&hi4, (const char *)&s8 + sizeof lo4, sizeof hi4);
+  v4f s4 = lo4 + hi4;
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+/* Computes rows [t, t + nt) x columns [j0, j1) of the output of the matmul
+ * m, for the one token count nt (ROW_BLOCK or 1) the function is made for. */
+typedef void matmul_tile_fn(const void *m, int64_t t, int64_t j0, int64_t j1);
+
+/* The order both matmuls (f32 and quantized) compute their [T, N] output
+ * in: this task's share of the N columns in tiles of MATMUL_TILE_N, and in
+ * each tile the tokens ROW_BLOCK at a time (block), then the T % ROW_BLOCK
+ * last ones (all of them when decoding) one at a time (one). A tile's
+ * weight rows stay in L2 while every token passes them, so the weights are
+ * read from memory once even for long prompts. block and one are INLINE
+ * functions: once this is inlined they are direct calls, inlined in turn
+ * with their nt a constant. */
+INLINE void matmul_tiles(const void *m, int64_t T, int64_t N, int32_t task, int32_t n_tasks,
+                         matmul_tile_fn *block, matmul_tile_fn *one) {
+  int64_t j0, j1;
+  task_range(N, task, n_tasks, &j0, &j1);
+  for (int64_t jt = j0; jt < j1; jt += MATMUL_TILE_N) { /* column tiles of [j0, j1) */
+    int64_t je = j1 - jt < MATMUL_TILE_N ? j1 : jt + MATMUL_TILE_N;
+    int64_t t = 0;
+    for (; t + ROW_BLOCK <= T; t += ROW_BLOCK)
+      block(m, t, jt, je);
+    for (; t < T; t++)
+      one(m, t, jt, je);
+  }
+}
+
+/* Whether token id tok is in the vocabulary [0, V). When it is not, its
+ * embedding row o [D] is zeroed here: an unknown token embeds as zeros. */
+INLINE int embed_known_token(int32_t tok, int32_t V, float *o, int32_t D) {
+  if (tok >= 0 && tok < V)
+    return 1;
+  for (int64_t d = 0; d < D; d++)
+    o[d] = 0.0f;
+  return 0;
+}
+
+#endif
