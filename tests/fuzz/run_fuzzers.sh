@@ -1,5 +1,6 @@
 #!/bin/sh
-# run_fuzzers.sh BUILD_DIR SECONDS — builds the file-format fuzz targets with
+# run_fuzzers.sh BUILD_DIR SECONDS — builds the input-parsing fuzz targets
+# (GGUF, safetensors, tokenizer.json) with
 # clang-19 (libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer, every
 # sanitizer report fatal) straight from the sources, without the CMake
 # build, and runs each for SECONDS on inputs up to 64 KiB, starting from
@@ -41,8 +42,13 @@ $clang $flags "$src/tests/fuzz/fuzz_gguf.c" "$rt/formats/gguf.c" "$rt/support/st
 $clang $flags "$src/tests/fuzz/fuzz_safetensors.c" "$rt/formats/safetensors.c" \
   "$rt/support/arena.c" "$rt/support/file.c" "$rt/support/status.c" $cjson -lm \
   -o "$out/fuzz_safetensors"
+tok=$(pkg-config --cflags --libs libpcre2-8 libutf8proc)
+# shellcheck disable=SC2086 # $cjson and $tok are lists of flags
+$clang $flags "$src/tests/fuzz/fuzz_tokenizer_json.c" "$rt/tokenizer.c" "$rt/tokenizer_hf.c" \
+  "$rt/tokenizer_bpe.c" "$rt/tokenizer_gguf.c" "$rt/pretokenize.c" "$rt/formats/gguf.c" \
+  "$rt/support/file.c" "$rt/support/status.c" -I"$rt/include" $cjson $tok -lm -o "$out/fuzz_tokenizer_json"
 
-for target in fuzz_gguf fuzz_safetensors; do
+for target in fuzz_gguf fuzz_safetensors fuzz_tokenizer_json; do
   mkdir -p "$out/corpus/$target"
   echo "run_fuzzers: $target for ${seconds}s"
   "$out/$target" -max_len=65536 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
