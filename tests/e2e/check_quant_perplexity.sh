@@ -7,7 +7,10 @@
 # over tests/data/text/tiny_stories.txt; llmc must agree within 0.3%:
 #  - loading llama.cpp's quantized files (q8_0, q4_K),
 #  - quantizing the f16 file itself with `llmc compile --quant` (its
-#    quantizers are bit-exact with ggml's, so these are the same weights).
+#    quantizers are bit-exact with ggml's, so these are the same weights),
+#  - the trained stories260K quantized by `llmc quantize` (q8_0, and q4_0
+#    for the rows that fit; llama.cpp's figures are for those same files,
+#    which llama.cpp loads).
 #
 # usage: check_quant_perplexity.sh LLMC REPO_ROOT WORKDIR
 set -eu
@@ -35,6 +38,10 @@ check gguf-q4_K 1139.8232 "$DATA/models/rand256-Q4_K_S.gguf"
 check quant-q8_0 1178.0115 "$DATA/models/rand256-f16.gguf" --quant q8_0
 check quant-q4_0 1211.5568 "$DATA/models/rand256-f16.gguf" --quant q4_0
 check quant-q4_K 1139.8232 "$DATA/models/rand256-f16.gguf" --quant q4_K
+"$LLMC" quantize "$DATA/models/stories260K.gguf" "$WORK/stories-q8_0.gguf" q8_0 2>/dev/null
+"$LLMC" quantize "$DATA/models/stories260K.gguf" "$WORK/stories-q4_0.gguf" q4_0 2>/dev/null
+check stories-q8_0 3.9026 "$WORK/stories-q8_0.gguf"
+check stories-q4_0 4.2183 "$WORK/stories-q4_0.gguf"
 
 echo "$failures failures"
 [ "$failures" = 0 ]
