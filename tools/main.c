@@ -39,8 +39,8 @@ static void print_usage(FILE *f) {
           "usage: llmc <command> [args]   (llmc <command> --help for its options)\n\n"
           "commands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f, "\n  --help     this text\n  --version  print the version\n");
+    fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\n  %-16s %s\n  %-16s %s\n", "--help", "this text", "--version", "print the version");
 }
 
 int main(int argc, char **argv) {

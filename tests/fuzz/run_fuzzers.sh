@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_fuzzers.sh BUILD_DIR SECONDS — builds the input-parsing fuzz targets
-# (GGUF, safetensors, tokenizer.json) with
+# (GGUF, safetensors, tokenizer.json, chat templates) with
 # clang-19 (libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer, every
 # sanitizer report fatal) straight from the sources, without the CMake
 # build, and runs each for SECONDS on inputs up to 64 KiB, starting from
@@ -48,10 +48,17 @@ $clang $flags "$src/tests/fuzz/fuzz_tokenizer_json.c" "$rt/tokenizer.c" "$rt/tok
   "$rt/tokenizer_bpe.c" "$rt/tokenizer_gguf.c" "$rt/pretokenize.c" "$rt/formats/gguf.c" \
   "$rt/support/file.c" "$rt/support/status.c" -I"$rt/include" $cjson $tok -lm -o "$out/fuzz_tokenizer_json"
 
-for target in fuzz_gguf fuzz_safetensors fuzz_tokenizer_json; do
+# shellcheck disable=SC2086 # $cjson is a list of flags
+$clang $flags "$src/tests/fuzz/fuzz_jinja.c" "$rt/chat_template.c" "$rt"/jinja_*.c \
+  "$rt/support/arena.c" "$rt/support/status.c" $cjson -lm -o "$out/fuzz_jinja"
+
+for target in fuzz_gguf fuzz_safetensors fuzz_tokenizer_json fuzz_jinja; do
   mkdir -p "$out/corpus/$target"
   echo "run_fuzzers: $target for ${seconds}s"
-  "$out/$target" -max_len=65536 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  dict=""
+  [ -f "$src/tests/fuzz/${target#fuzz_}.dict" ] && dict="-dict=$src/tests/fuzz/${target#fuzz_}.dict"
+  # shellcheck disable=SC2086 # $dict is empty or one flag
+  "$out/$target" $dict -max_len=65536 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$out/$target-" \
     "$out/corpus/$target" "$src/tests/fuzz/corpus/$target" 2>"$out/$target.log" || {
     tail -n 60 "$out/$target.log" >&2
