@@ -171,6 +171,10 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
     return LLMC_ERROR(INVALID_ARGUMENT, "--quant: unknown type \"%s\" (q8_0, q4_0, q4_K, q6_K)", opts->quant);
   llmc_weight_plan_t plan;
   LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, &plan));
+  for (uint32_t i = 0; i < plan.n; i++)
+    if (plan.kept_f32[i])
+      fprintf(stderr, "llmc: %s: rows of %lld elements are not whole %s blocks; kept in f32\n",
+              m->weights[plan.weight[i]].name, (long long)m->weights[plan.weight[i]].shape.dims[1], opts->quant);
   cJSON *meta = make_metadata(m, &plan, opts->source);
   char *ll_path = NULL;
   if (opts->dump_ir_dir) {

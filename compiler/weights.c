@@ -50,6 +50,7 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
   out->slot = llmc_arena_alloc(m->arena, n * sizeof *out->slot);
   out->weight = llmc_arena_alloc(m->arena, n * sizeof *out->weight);
   out->dtype = llmc_arena_alloc(m->arena, n * sizeof *out->dtype);
+  out->kept_f32 = llmc_arena_alloc(m->arena, n * sizeof *out->kept_f32);
   out->offset = llmc_arena_alloc(m->arena, n * sizeof *out->offset);
   out->bytes = llmc_arena_alloc(m->arena, n * sizeof *out->bytes);
   for (uint32_t w = 0; w < m->n_weights; w++) out->slot[w] = -1;
@@ -60,7 +61,9 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
     uint32_t i = out->n++;
     out->slot[node->weight] = i;
     out->weight[i] = node->weight;
-    out->dtype[i] = storage_dtype(w, read_as_matrix(m, v), quant);
+    bool matrix = read_as_matrix(m, v);
+    out->dtype[i] = storage_dtype(w, matrix, quant);
+    out->kept_f32[i] = quant != LLMC_DTYPE_NONE && matrix && w->shape.rank == 2 && out->dtype[i] == LLMC_DTYPE_F32;
     out->offset[i] = out->total;
     out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
     out->total += (out->bytes[i] + LLMC_WEIGHTS_ALIGN - 1) / LLMC_WEIGHTS_ALIGN * LLMC_WEIGHTS_ALIGN;

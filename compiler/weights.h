@@ -22,6 +22,7 @@ typedef struct {
   llmc_dtype_t *dtype;  /* [n] the dtype it is stored in */
   uint64_t *offset;     /* [n] byte offset in the section */
   uint64_t *bytes;      /* [n] byte size in the section */
+  bool *kept_f32;       /* [n] a matrix the requested quantization could not take (rows not whole blocks) */
   int64_t *slot;        /* [module n_weights] index into the arrays above, -1 if not stored */
   uint64_t total;       /* section size */
 } llmc_weight_plan_t;

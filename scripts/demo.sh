@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds llmc, compiles the bundled example model (examples/tiny-llama, a
-# hand-written model.json over a tiny random-weight Llama checkpoint) and the
-# 3-layer Llama test checkpoint, and runs them: inspect, logits, and the
-# top next tokens.
+# Builds llmc, compiles the bundled TinyStories model (tests/data/models/
+# stories260K.gguf, llama2.c's 260K-parameter Llama) to native code, and runs
+# it: a completion, its speed, and a look inside the compiled file. Then the
+# same for a Hugging Face checkpoint (tests/data/hf/llama, random weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,16 +11,9 @@ cmake --build build -j "$(nproc)"
 out=build/demo
 mkdir -p "$out"
 set -x
-build/llmc compile examples/tiny-llama/model.json -o "$out/tiny-llama.so" --verbose
-build/llmc inspect "$out/tiny-llama.so" | head -40
+build/llmc compile tests/data/models/stories260K.gguf -o "$out/stories.so" --verbose
+build/llmc run "$out/stories.so" -p "Once upon a time" -n 120 --temp 0.7 --seed 1
+build/llmc bench "$out/stories.so" -p 128 -n 64
+build/llmc inspect "$out/stories.so" | sed -n '1,12p'
 build/llmc compile tests/data/hf/llama -o "$out/llama.so" --verbose
 build/llmc logits "$out/llama.so" --tokens 1,328,384,353,219,207,297 -o "$out/logits.f32" --chunk 3
-set +x
-python3 - "$out/logits.f32" <<'PY'
-import array, sys
-a = array.array("f"); a.frombytes(open(sys.argv[1], "rb").read())
-vocab = 512
-last = a[-vocab:]
-top = sorted(range(vocab), key=lambda i: -last[i])[:5]
-print("rows:", len(a) // vocab, " top next tokens after the last row:", [(t, round(last[t], 3)) for t in top])
-PY
