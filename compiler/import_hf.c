@@ -674,6 +674,37 @@ static cJSON *token_ids(const importer_t *im, const cJSON *gen, const char *key)
   return llmc_import_must(cJSON_Duplicate(v, true));
 }
 
+/* The chat template: chat_template.jinja (newer checkpoints), else
+ * tokenizer_config.json's "chat_template" (a string, or a list of named
+ * templates of which "default" is used). Adds nothing when there is none. */
+static llmc_status_t add_chat_template(const importer_t *im, cJSON *config) {
+  char *path = path_join(im->folder, "chat_template.jinja");
+  if (!path) return LLMC_ERROR(OUT_OF_MEMORY, "%s", im->folder);
+  if (file_exists(path)) {
+    char *text = NULL;
+    size_t len = 0;
+    llmc_status_t s = llmc_file_read_all(path, &text, &len);
+    if (!s) llmc_import_must(cJSON_AddStringToObject(config, "chat_template", text));
+    free(text);
+    free(path);
+    return s;
+  }
+  free(path);
+  path = path_join(im->folder, "tokenizer_config.json");
+  if (!path) return LLMC_ERROR(OUT_OF_MEMORY, "%s", im->folder);
+  cJSON *tc = NULL;
+  llmc_status_t s = file_exists(path) ? read_json(path, &tc) : LLMC_OK;
+  free(path);
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
+  for (const cJSON *e = cJSON_IsArray(t) ? t->child : NULL; e; e = e->next) /* [{"name", "template"}] */
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "name")) &&
+        !strcmp(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring, "default"))
+      t = cJSON_GetObjectItemCaseSensitive(e, "template");
+  if (!s && cJSON_IsString(t)) llmc_import_must(cJSON_AddStringToObject(config, "chat_template", t->valuestring));
+  cJSON_Delete(tc);
+  return s;
+}
+
 static llmc_status_t build_config(importer_t *im, cJSON *doc) {
   cJSON *gen = NULL;
   char *gen_path = path_join(im->folder, "generation_config.json");
@@ -686,7 +717,7 @@ static llmc_status_t build_config(importer_t *im, cJSON *doc) {
   cJSON_AddItemToObject(c, "eos_token_id", token_ids(im, gen, "eos_token_id"));
   cJSON_AddItemToObject(c, "hf_config", llmc_import_must(cJSON_Duplicate(im->cfg, true)));
   cJSON_Delete(gen);
-  return LLMC_OK;
+  return add_chat_template(im, c);
 }
 
 /* weight_files (every file of the checkpoint) and tokenizer, with paths

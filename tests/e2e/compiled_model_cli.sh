@@ -47,5 +47,14 @@ rc=0
 "$LLMC" invoke "$SO" no_such_entry --tokens 1 2>"$WORK/err.txt" || rc=$?
 [ "$rc" = 1 ] && grep -q "llmc_region_0" "$WORK/err.txt" || fail "unknown entry: status $rc, $(cat "$WORK/err.txt")"
 
+# A Hugging Face folder's chat template (tokenizer_config.json) reaches model.json.
+mkdir -p "$WORK/hf_chat"
+cp "$ROOT/tests/data/hf/llama_plain/config.json" "$ROOT/tests/data/hf/llama_plain/model.safetensors" "$WORK/hf_chat/"
+printf '%s' '{"chat_template": [{"name": "default", "template": "{{ bos_token }}hi"}, {"name": "tool_use", "template": "x"}]}' \
+  >"$WORK/hf_chat/tokenizer_config.json"
+"$LLMC" import "$WORK/hf_chat" -o "$WORK/hf_chat.json" || fail "import of a folder with tokenizer_config.json"
+python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["config"].get("chat_template") != "{{ bos_token }}hi")' \
+  "$WORK/hf_chat.json" || fail "the default chat template of tokenizer_config.json is not in model.json"
+
 echo "$failures failures"
 [ "$failures" = 0 ]
