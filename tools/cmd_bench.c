@@ -84,7 +84,10 @@ static llmc_status_t run_bench(const bench_args_t *a) {
     st = LLMC_ERROR(INVALID_ARGUMENT, "-p %d plus -n %d is more than the model's max_context %d", a->n_prompt,
                     a->n_gen, abi->max_context);
   llmc_engine_t *engine = NULL;
-  llmc_engine_options_t options = {.n_threads = a->n_threads};
+  llmc_engine_options_t options = {
+      .n_threads = a->n_threads,
+      .kv_blocks = (a->n_prompt + a->n_gen + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE,
+  };
   if (!st) st = llmc_engine_create(model, &options, &engine);
   int32_t *prompt = malloc(((size_t)a->n_prompt + 1) * sizeof *prompt);
   float *logits = malloc((size_t)abi->vocab_size * sizeof *logits);

@@ -45,7 +45,10 @@ static llmc_status_t run_perplexity(const char *model_path, const char *text_pat
   if (!st) st = llmc_tokenizer_encode(tok, text, len, LLMC_TOKENIZE_ADD_SPECIAL, &ids, &n);
   if (!st && n_ctx > model->abi->max_context)
     st = LLMC_ERROR(INVALID_ARGUMENT, "-c %d is more than the model's context of %d", n_ctx, model->abi->max_context);
-  llmc_engine_options_t options = {.n_threads = n_threads};
+  llmc_engine_options_t options = {
+      .n_threads = n_threads,
+      .kv_blocks = (n_ctx + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE, /* one window */
+  };
   if (!st) st = llmc_engine_create(model, &options, &engine);
   llmc_perplexity_result_t r;
   /* llama.cpp puts BOS first in every window when the model adds BOS. */

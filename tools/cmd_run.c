@@ -180,7 +180,13 @@ static llmc_status_t generate(const run_args_t *a, const llmc_model_t *model, co
   if ((int64_t)n_prompt + a->n_predict > abi->max_context)
     return LLMC_ERROR(INVALID_ARGUMENT, "%zu prompt tokens plus -n %d exceed the model's context of %d", n_prompt,
                       a->n_predict, abi->max_context);
-  llmc_engine_options_t options = {.n_threads = a->n_threads};
+  /* KV blocks for this sequence only: the model's whole context could be
+   * tens of GiB for long-context models. */
+  int64_t positions = (int64_t)n_prompt + a->n_predict;
+  llmc_engine_options_t options = {
+      .n_threads = a->n_threads,
+      .kv_blocks = (int32_t)((positions + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE),
+  };
   llmc_engine_t *engine = NULL;
   LLMC_PROPAGATE(llmc_engine_create(model, &options, &engine));
   llmc_sampler_t *sampler = NULL;
