@@ -142,7 +142,11 @@ typedef struct {
 } weights_ctx_t;
 
 static void report_progress(uint64_t done, uint64_t total) {
-  fprintf(stderr, "\rllmc: writing weights %3d%%", (int)(100.0 * (double)done / (double)(total ? total : 1)));
+  static int last = -1; /* percent last printed: one compile per process */
+  int percent = (int)(100.0 * (double)done / (double)(total ? total : 1));
+  if (percent == last) return;
+  last = percent;
+  fprintf(stderr, "\rllmc: writing weights %3d%%", percent);
   if (done == total) fputc('\n', stderr);
 }
 

@@ -12,6 +12,12 @@ static bool is_quantized(llmc_dtype_t t) {
   return t == LLMC_DTYPE_Q8_0 || t == LLMC_DTYPE_Q4_0 || t == LLMC_DTYPE_Q4_K || t == LLMC_DTYPE_Q6_K;
 }
 
+static bool is_half(llmc_dtype_t t) { return t == LLMC_DTYPE_F16 || t == LLMC_DTYPE_BF16; }
+
+/* Elements per block of the half-precision kernels (kernels_quant.h): an
+ * f16 or bf16 matrix is kept as it is only when its rows are whole blocks. */
+enum { HALF_BLOCK = 16 };
+
 /* The ggml type number of a quantized dtype (quant.h speaks ggml's). */
 static llmc_ggml_type_t ggml_type(llmc_dtype_t t) {
   switch (t) {
@@ -33,11 +39,27 @@ static bool read_as_matrix(const llmc_ir_module_t *m, llmc_ir_value_t v) {
   return false;
 }
 
-/* The dtype a weight is stored in: see llmc_weight_plan_make. */
-static llmc_dtype_t storage_dtype(const llmc_ir_weight_t *w, bool matrix, llmc_dtype_t quant) {
+/* Can weight-table entry `index` be written in its own half dtype by
+ * copying bytes: a file range of that dtype, or a concatenation of such? A
+ * derived scalar op (add_scalar, mul_scalar) has to go through f32. */
+static bool half_as_is(const llmc_ir_module_t *m, uint32_t index, llmc_dtype_t dtype) {
+  const llmc_ir_weight_t *w = &m->weights[index];
+  if (w->kind == LLMC_WEIGHT_FILE) return w->dtype == dtype;
+  if (w->kind != LLMC_WEIGHT_DERIVED || w->op != LLMC_OP_CONCAT) return false;
+  for (int a = 0; a < w->n_args; a++)
+    if (!half_as_is(m, w->args[a], dtype)) return false;
+  return true;
+}
+
+/* The dtype weight-table entry `index` is stored in: see
+ * llmc_weight_plan_make. */
+static llmc_dtype_t storage_dtype(const llmc_ir_module_t *m, uint32_t index, bool matrix, llmc_dtype_t quant) {
+  const llmc_ir_weight_t *w = &m->weights[index];
   if (!matrix || w->shape.rank != 2) return LLMC_DTYPE_F32;
   if (is_quantized(w->dtype)) return w->dtype;
-  if (quant != LLMC_DTYPE_NONE && w->shape.dims[1] % llmc_dtype_block_elems(quant) == 0) return quant;
+  if (quant != LLMC_DTYPE_NONE)
+    return w->shape.dims[1] % llmc_dtype_block_elems(quant) == 0 ? quant : LLMC_DTYPE_F32;
+  if (is_half(w->dtype) && w->shape.dims[1] % HALF_BLOCK == 0 && half_as_is(m, index, w->dtype)) return w->dtype;
   return LLMC_DTYPE_F32;
 }
 
@@ -62,7 +84,7 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
     out->slot[node->weight] = i;
     out->weight[i] = node->weight;
     bool matrix = read_as_matrix(m, v);
-    out->dtype[i] = storage_dtype(w, matrix, quant);
+    out->dtype[i] = storage_dtype(m, node->weight, matrix, quant);
     out->kept_f32[i] = quant != LLMC_DTYPE_NONE && matrix && w->shape.rank == 2 && out->dtype[i] == LLMC_DTYPE_F32;
     out->offset[i] = out->total;
     out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
@@ -141,15 +163,17 @@ static llmc_status_t materialise_f32(const llmc_ir_module_t *m, uint32_t index, 
   return LLMC_OK;
 }
 
-/* Writes entry `index` in `dtype` (its stored type) into out. Quantized
- * bytes that are already in that type (file ranges, concatenations of them)
- * are copied; anything else goes through f32 and is quantized row by row. */
+/* Writes entry `index` in `dtype` (its stored type) into out. Quantized or
+ * half bytes that are already in that type (file ranges, concatenations of
+ * them) are copied; anything else goes through f32 and is quantized row by
+ * row (the plan stores halves only where they can be copied). */
 static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc_dtype_t dtype, uint8_t *out) {
   const llmc_ir_weight_t *w = &m->weights[index];
   uint64_t numel = (uint64_t)llmc_shape_numel(&w->shape);
-  if (is_quantized(dtype) && w->kind == LLMC_WEIGHT_FILE && w->dtype == dtype)
+  bool as_is = is_quantized(dtype) || is_half(dtype);
+  if (as_is && w->kind == LLMC_WEIGHT_FILE && w->dtype == dtype)
     return read_bytes(w, out, llmc_dtype_nbytes(dtype, numel));
-  if (is_quantized(dtype) && w->kind == LLMC_WEIGHT_DERIVED && w->op == LLMC_OP_CONCAT) {
+  if (as_is && w->kind == LLMC_WEIGHT_DERIVED && w->op == LLMC_OP_CONCAT) {
     /* Blocks never span rows, so concatenating rows is concatenating bytes. */
     for (int a = 0; a < w->n_args; a++) {
       LLMC_RETURN_IF_ERROR(materialise(m, w->args[a], dtype, out), "concatenating into %s", w->name);
@@ -157,6 +181,8 @@ static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc
     }
     return LLMC_OK;
   }
+  if (is_half(dtype))
+    return LLMC_ERROR(INTERNAL, "tensor %s: cannot store as %s", w->name, llmc_dtype_name(dtype));
   if (!is_quantized(dtype)) return materialise_f32(m, index, (float *)out);
   float *f32 = malloc(numel * sizeof *f32);
   if (!f32) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", w->name);

@@ -1,13 +1,14 @@
 /* weights.h — laying out and writing the weights of a compiled model.
  *
  * The plan decides which weight-table entries the generated code reads, in
- * which dtype each is stored (the layout the kernels take: f32 row-major, or
- * one of ggml's block-quantized row layouts), and where each lives in the
- * .llmc_weights section (offsets aligned to LLMC_WEIGHTS_ALIGN). Writing
- * materialises each entry, one tensor at a time: file ranges are read
- * (quantized ones copied as they are when they stay in their type; f16/bf16
- * widened), derived entries (concat, add_scalar, mul_scalar) computed from
- * their arguments, and rows quantized where the plan says so. */
+ * which dtype each is stored (the layout the kernels take: f32, f16 or bf16
+ * row-major, or one of ggml's block-quantized row layouts), and where each
+ * lives in the .llmc_weights section (offsets aligned to
+ * LLMC_WEIGHTS_ALIGN). Writing materialises each entry, one tensor at a
+ * time: file ranges are read (copied as they are when they stay in their
+ * type; otherwise widened to f32), derived entries (concat, add_scalar,
+ * mul_scalar) computed from their arguments, and rows quantized where the
+ * plan says so. */
 #ifndef LLMC_COMPILER_WEIGHTS_H
 #define LLMC_COMPILER_WEIGHTS_H
 
@@ -28,7 +29,9 @@ typedef struct {
 } llmc_weight_plan_t;
 
 /* Plans storage for every weight a live `weight` node refers to. Matrices
- * that a matmul or embed reads keep a quantized source type; with quant
+ * that a matmul or embed reads keep a quantized source type, and without
+ * quant an f16 or bf16 one whose rows are whole blocks of 16 and whose
+ * bytes can be copied (file ranges and concatenations of them); with quant
  * (LLMC_DTYPE_Q8_0, _Q4_0, _Q4_K or _Q6_K; LLMC_DTYPE_NONE for none) f32,
  * f16 and bf16 matrices whose rows are whole blocks are quantized to it
  * (the others stay f32, as llama.cpp's quantizer falls back). Everything

@@ -1,6 +1,7 @@
-/* kernels_quant.c — matmul and embedding over quantized weights; the
- * contracts are in kernels_quant.h, the block layouts in
- * runtime/formats/quant.c.
+/* kernels_quant.c — matmul and embedding over quantized and half-precision
+ * (f16, bf16) weights; the contracts are in kernels_quant.h, the block
+ * layouts in runtime/formats/quant.c. A half row is taken as blocks of 16
+ * elements with no factors, so it runs through the same loops.
  *
  * Built like kernels.c: by clang-19 into freestanding bitcode (no libc, no
  * libm; f16 scales are decoded by bit manipulation) that is linked with
@@ -40,18 +41,28 @@ enum {
   MAX_GROUPS = MAX_BLOCK / LANES,
 };
 
-/* The quantized types, as the kernels number them. */
-enum { Q8_0, Q4_0, Q4_K, Q6_K };
+/* The stored types, as the kernels number them. */
+enum { Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16 };
 
 typedef int8_t v16i8 __attribute__((vector_size(16)));
 typedef uint8_t v16u8 __attribute__((vector_size(16)));
+typedef uint16_t v16u16 __attribute__((vector_size(32)));
+typedef uint32_t v16u32 __attribute__((vector_size(64)));
 
 /* ---- block decoding -------------------------------------------------------- */
 
-INLINE int64_t block_elems(int type) { return type == Q8_0 || type == Q4_0 ? 32 : 256; }
+INLINE int is_half(int type) { return type == F16 || type == BF16; }
+
+INLINE int64_t block_elems(int type) {
+  return is_half(type) ? LANES : type == Q8_0 || type == Q4_0 ? 32 : 256;
+}
 
 INLINE int64_t block_bytes(int type) {
-  return type == Q8_0 ? 34 : type == Q4_0 ? 18 : type == Q4_K ? 144 : 210;
+  return is_half(type) ? 2 * LANES
+         : type == Q8_0 ? 34
+         : type == Q4_0 ? 18
+         : type == Q4_K ? 144
+                        : 210;
 }
 
 /* The little-endian binary16 at p as f32 (exact; NaN made quiet). */
@@ -68,6 +79,28 @@ INLINE float load_f16(const uint8_t *p) {
   float f;
   __builtin_memcpy(&f, &bits, sizeof f);
   return f;
+}
+
+/* *out = the 16 little-endian halves at p as f32, or bf16's upper half of
+ * an f32. f16 is load_f16 lane by lane in integer vector operations: the
+ * exponent rebiased by 112; a zero or subnormal (exponent 0) taken as
+ * 2^-14 * (1 + m / 1024) less 2^-14, which is m * 2^-24 exactly;
+ * infinities and NaNs given the all-ones exponent, NaNs made quiet. */
+INLINE void load_half16(int type, const uint8_t *p, v16f *out) {
+  v16u16 raw;
+  __builtin_memcpy(&raw, p, sizeof raw);
+  v16u32 h = __builtin_convertvector(raw, v16u32);
+  if (type == BF16) {
+    *out = (v16f)(h << 16);
+    return;
+  }
+  v16u32 em = h & 0x7fffu; /* exponent and mantissa */
+  v16u32 bits = (em << 13) + (112u << 23);
+  v16u32 is_sub = (v16u32)(em < 0x400u), is_special = (v16u32)(em >= 0x7c00u);
+  v16f sub = (v16f)(bits + (1u << 23)) - 0x1p-14f;
+  bits = (bits & ~is_sub) | ((v16u32)sub & is_sub);
+  bits |= (is_special & 0x7f800000u) | ((v16u32)(em > 0x7c00u) & 0x400000u);
+  *out = (v16f)(bits | (h & 0x8000u) << 16);
 }
 
 /* The per-group factors of one block: element e of group g (elements
@@ -88,7 +121,9 @@ INLINE void q4_k_scale_min(const uint8_t *q, int j, float *sc, float *m) {
  * dmin * min per sub-block of 32 (two groups); q6_K d * scale per
  * sub-block of 16 (one group). */
 INLINE void load_scales(int type, const uint8_t *b, block_scales *s) {
-  if (type == Q8_0 || type == Q4_0) {
+  if (is_half(type)) {
+    s->scale[0] = 1.0f; /* unused: halves have no factors */
+  } else if (type == Q8_0 || type == Q4_0) {
     s->scale[0] = s->scale[1] = load_f16(b);
   } else if (type == Q4_K) {
     float d = load_f16(b), dmin = load_f16(b + 2);
@@ -142,6 +177,10 @@ INLINE v16i8 group_levels(int type, const uint8_t *b, int64_t g) {
  * llmc_quant_dequantize_row does: the product and q4_K's difference are
  * separate statements, so clang fuses neither into an FMA. */
 INLINE void decode_group(int type, const uint8_t *b, const block_scales *s, int64_t g, v16f *out) {
+  if (is_half(type)) {
+    load_half16(type, b + 2 * LANES * g, out);
+    return;
+  }
   *out = __builtin_convertvector(group_levels(type, b, g), v16f) * s->scale[g];
   if (type == Q4_K)
     *out -= s->min[g];
@@ -186,7 +225,7 @@ typedef struct qmatmul_args {
   float *out;            /* [T, N] */
   int64_t K, N, row_bytes;
   int32_t glu;  /* LLMC_ACT_*: NONE for a plain matmul */
-  int32_t type; /* Q8_0 ... Q6_K */
+  int32_t type; /* Q8_0 ... BF16 */
 } qmatmul_args;
 
 /* out rows [t, t+nt) x columns [j0, j1), nt a constant (ROW_BLOCK or 1),
@@ -282,7 +321,8 @@ INLINE void embed(int type, const void *table, const int32_t *tokens, float *out
 
 /* ---- the exported kernels, one pair per type --------------------------------- */
 
-#define QUANT_TYPES(X) X(q8_0, Q8_0) X(q4_0, Q4_0) X(q4_K, Q4_K) X(q6_K, Q6_K)
+#define QUANT_TYPES(X)                                                                       \
+  X(q8_0, Q8_0) X(q4_0, Q4_0) X(q4_K, Q4_K) X(q6_K, Q6_K) X(f16, F16) X(bf16, BF16)
 
 #define DEFINE_KERNELS(name, TYPE)                                                              \
   void llmc_k_matmul_##name(const float *x, const void *w, const float *bias,                    \

@@ -506,6 +506,111 @@ static void test_embed(void) {
   }
 }
 
+/* ---- f16 and bf16 kernels ------------------------------------------------------ */
+
+/* A half's f32 value: f16 by the runtime's decoder, bf16 as the top of an
+ * f32. The kernels must agree with these bit for bit. */
+static float half_to_f32(int bf16, uint16_t h) {
+  if (!bf16)
+    return llmc_quant_f16_to_f32(h);
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/* n random Gaussian halves (f16 rounded, bf16 truncated), with every 13th a
+ * small (f16 subnormal) value and every 29th a zero, decoded into f[n]. */
+static uint16_t *random_halves(int bf16, int64_t n, float *f) {
+  uint16_t *h = malloc((size_t)n * sizeof *h);
+  for (int64_t i = 0; i < n; i++) {
+    float v = gauss() * 0.1f;
+    if (i % 13 == 0)
+      v *= 0x1p-16f;
+    if (i % 29 == 0)
+      v = i % 2 ? -0.0f : 0.0f;
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    h[i] = bf16 ? (uint16_t)(bits >> 16) : llmc_quant_f32_to_f16(v);
+    f[i] = half_to_f32(bf16, h[i]);
+  }
+  return h;
+}
+
+/* For f16 and bf16: every half value through the embedding; matmuls of
+ * each epilogue against llmc_k_matmul on the decoded weights, bit for bit,
+ * with 3 tasks against 1, and T = 1 row by row against T = 7. */
+static void test_half_kernels(void) {
+  static const int32_t shapes[][2] = {{16, 5}, {64, 37}, {272, 40}}; /* K, N */
+  enum { T = 7, V = 4096, D = 16 };
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    const char *name = bf16 ? "bf16" : "f16";
+    void (*matmul)(const float *, const void *, const float *, const float *, float *, int32_t,
+                   int32_t, int32_t, int32_t, int32_t, int32_t) =
+        bf16 ? llmc_k_matmul_bf16 : llmc_k_matmul_f16;
+    void (*embed)(const void *, const int32_t *, float *, int32_t, int32_t, int32_t, float,
+                  int32_t, int32_t) = bf16 ? llmc_k_embed_bf16 : llmc_k_embed_f16;
+    char what[96];
+    /* Every one of the 65536 halves, row r holding r * 16 ... r * 16 + 15. */
+    uint16_t *all = malloc(V * D * sizeof *all);
+    float *all_f = malloc(V * D * sizeof *all_f), *want = malloc(V * D * sizeof *want);
+    float *got = malloc(V * D * sizeof *got);
+    int32_t *tokens = malloc(V * sizeof *tokens);
+    for (int32_t i = 0; i < V * D; i++) {
+      all[i] = (uint16_t)i;
+      all_f[i] = half_to_f32(bf16, all[i]);
+    }
+    for (int32_t t = 0; t < V; t++)
+      tokens[t] = V - 1 - t;
+    tokens[5] = -1; /* unknown: zeros */
+    llmc_k_embed(all_f, tokens, want, V, D, V, 1.0f, 0, 1);
+    for (int task = 0; task < 3; task++)
+      embed(all, tokens, got, V, D, V, 1.0f, task, 3);
+    snprintf(what, sizeof what, "%s embed of every value vs f32 embed", name);
+    CHECK_BITS(what, got, want, V * D);
+    llmc_k_embed(all_f, tokens, want, 9, D, V, 1.5f, 0, 1);
+    embed(all, tokens, got, 9, D, V, 1.5f, 0, 1);
+    snprintf(what, sizeof what, "%s embed scaled vs f32 embed", name);
+    CHECK_BITS(what, got, want, 9 * D);
+    free(all);
+    free(all_f);
+    free(want);
+    free(got);
+    free(tokens);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      int32_t K = shapes[s][0], N = shapes[s][1];
+      for (int mode = 0; mode < 3; mode++) { /* plain, bias + residual, glu silu */
+        int32_t glu = mode == 2 ? LLMC_ACT_SILU : LLMC_ACT_NONE;
+        int64_t rows = glu ? 2 * N : N;
+        float *wf = malloc((size_t)(rows * K) * sizeof *wf);
+        uint16_t *wh = random_halves(bf16, rows * K, wf);
+        float *x = rnd_array((int64_t)T * K), *bias = mode == 1 ? rnd_array(N) : NULL;
+        float *res = mode == 1 ? rnd_array((int64_t)T * N) : NULL;
+        float *mwant = malloc((size_t)T * N * sizeof *mwant);
+        float *mgot = malloc((size_t)T * N * sizeof *mgot), *one = malloc((size_t)N * sizeof *one);
+        llmc_k_matmul(x, wf, bias, res, mwant, T, K, N, glu, 0, 1);
+        for (int task = 0; task < 3; task++)
+          matmul(x, wh, bias, res, mgot, T, K, N, glu, task, 3);
+        snprintf(what, sizeof what, "%s matmul K=%d N=%d mode %d vs f32 kernel", name, K, N, mode);
+        CHECK_BITS(what, mgot, mwant, (int64_t)T * N);
+        for (int r = 0; r < T; r++) {
+          matmul(x + r * K, wh, bias, res ? res + r * N : NULL, one, 1, K, N, glu, 0, 1);
+          snprintf(what, sizeof what, "%s matmul K=%d mode %d: T=1 row %d vs T=7", name, K, mode, r);
+          CHECK_BITS(what, one, mgot + r * N, N);
+        }
+        free(wf);
+        free(wh);
+        free(x);
+        free(bias);
+        free(res);
+        free(mwant);
+        free(mgot);
+        free(one);
+      }
+    }
+  }
+}
+
 int main(void) {
   test_sizes_and_checks();
   test_f16();
@@ -515,5 +620,6 @@ int main(void) {
   test_real_tensors();
   test_matmul();
   test_embed();
+  test_half_kernels();
   return check_report("test_quant");
 }
