@@ -39,32 +39,6 @@ static const char usage[] =
     "                      default\n"
     "  -h, --help          this text\n";
 
-/* Reads all of standard input into a malloc'ed buffer. */
-static llmc_status_t read_stdin(char **out, size_t *out_len) {
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    len += fread(buf + len, 1, cap - len, stdin);
-    if (len < cap) break;
-    char *bigger = realloc(buf, cap * 2);
-    if (!bigger) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = bigger;
-    cap *= 2;
-  }
-  if (!buf) return LLMC_ERROR(OUT_OF_MEMORY, "reading standard input");
-  if (ferror(stdin)) {
-    free(buf);
-    return LLMC_ERROR(IO, "error reading standard input");
-  }
-  *out = buf;
-  *out_len = len;
-  return LLMC_OK;
-}
-
 /* Whether the file at path starts with the ELF magic (a model.so). */
 static bool is_elf(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -175,7 +149,7 @@ int llmc_cmd_tokenize(int argc, char **argv) {
   } else {
     char *text = NULL;
     size_t len = 0;
-    st = read_stdin(&text, &len);
+    st = llmc_file_read_stream(stdin, "standard input", &text, &len);
     if (!st) st = run_tokenize(source, text, len, flags, batch);
     free(text);
   }

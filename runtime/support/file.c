@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-llmc_status_t llmc_file_read_all(const char *path, char **out_data, size_t *out_len) {
+llmc_status_t llmc_file_read_stream(FILE *f, const char *name, char **out_data, size_t *out_len) {
   *out_data = NULL;
   *out_len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return LLMC_ERROR(IO, "cannot open %s: %s", path, strerror(errno));
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   while (buf) {
@@ -25,17 +23,25 @@ llmc_status_t llmc_file_read_all(const char *path, char **out_data, size_t *out_
     buf = bigger;
     cap *= 2;
   }
-  int failed = ferror(f);
-  fclose(f);
-  if (!buf) return LLMC_ERROR(OUT_OF_MEMORY, "reading %s", path);
-  if (failed) {
+  if (!buf) return LLMC_ERROR(OUT_OF_MEMORY, "reading %s", name);
+  if (ferror(f)) {
     free(buf);
-    return LLMC_ERROR(IO, "error reading %s", path);
+    return LLMC_ERROR(IO, "error reading %s", name);
   }
   buf[len] = 0;
   *out_data = buf;
   *out_len = len;
   return LLMC_OK;
+}
+
+llmc_status_t llmc_file_read_all(const char *path, char **out_data, size_t *out_len) {
+  *out_data = NULL;
+  *out_len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return LLMC_ERROR(IO, "cannot open %s: %s", path, strerror(errno));
+  llmc_status_t s = llmc_file_read_stream(f, path, out_data, out_len);
+  fclose(f);
+  return s;
 }
 
 char *llmc_path_dirname(const char *path) {
