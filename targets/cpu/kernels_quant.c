@@ -188,6 +188,14 @@ INLINE void decode_group(int type, const uint8_t *b, const block_scales *s, int6
 
 /* ---- matmul ---------------------------------------------------------------- */
 
+/* Full unrolling of a loop, where the compiler optimises at all (gcc warns
+ * that it ignores the annotation at -O0). */
+#if defined(__OPTIMIZE__)
+#define UNROLL_16 _Pragma("GCC unroll 16")
+#else
+#define UNROLL_16
+#endif
+
 /* acc[i * nt + r] += w_i[k] * x_r[k] lane by lane over the elements k of
  * blocks [b0, b1), for the weight rows w_i = w + i * row_bytes (i < nr)
  * and the tokens x_r = x + r * K (r < nt); nr and nt are constants, one of
@@ -200,7 +208,7 @@ INLINE void dot_blocks(int type, const uint8_t *w, int64_t row_bytes, int nr, co
     block_scales s[ROW_BLOCK]; /* [nr] */
     for (int i = 0; i < nr; i++)
       load_scales(type, w + i * row_bytes + blk * bytes, &s[i]);
-#pragma GCC unroll 16 /* constant g: each group's offsets and shifts fold */
+    UNROLL_16 /* constant g: each group's offsets and shifts fold */
     for (int64_t g = 0; g < elems / LANES; g++) {
       v16f wv[ROW_BLOCK]; /* [nr] */
       for (int i = 0; i < nr; i++)
