@@ -10,7 +10,8 @@
 # or its fuzzer runtime (Debian: libclang-rt-19-dev) is not installed.
 #
 # New inputs found go to BUILD_DIR/fuzz/corpus/<target>, never into the
-# checked-in seeds.
+# checked-in seeds. The random seed is fixed (LLMC_FUZZ_SEED, default 1) so
+# that CI explores the same inputs each time; set another to search further.
 set -eu
 if [ $# -ne 2 ]; then
   echo "usage: $0 BUILD_DIR SECONDS" >&2
@@ -58,7 +59,7 @@ for target in fuzz_gguf fuzz_safetensors fuzz_tokenizer_json fuzz_jinja; do
   dict=""
   [ -f "$src/tests/fuzz/${target#fuzz_}.dict" ] && dict="-dict=$src/tests/fuzz/${target#fuzz_}.dict"
   # shellcheck disable=SC2086 # $dict is empty or one flag
-  "$out/$target" $dict -max_len=65536 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$out/$target" $dict -seed="${LLMC_FUZZ_SEED:-1}" -max_len=65536 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$out/$target-" \
     "$out/corpus/$target" "$src/tests/fuzz/corpus/$target" 2>"$out/$target.log" || {
     tail -n 60 "$out/$target.log" >&2
