@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "support/hex.h"
 
 #define WORD_MAX 128 /* longest keyword, op, dtype, dim or number */
 
@@ -159,18 +160,11 @@ static bool expect_keyword(parser_t *ps, const char *keyword) {
   return true;
 }
 
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at ps->p. */
 static bool read_hex4(parser_t *ps, uint32_t *out) {
   *out = 0;
   for (int i = 0; i < 4; i++) {
-    int d = hex_digit(ps->p[i]);
+    int d = llmc_hex_digit(ps->p[i]);
     if (d < 0) return fail(ps, "bad \\u escape");
     *out = *out << 4 | (uint32_t)d;
   }

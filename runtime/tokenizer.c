@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "support/file.h"
+#include "support/hex.h"
 #include "tokenizer_internal.h"
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -332,14 +333,6 @@ static bool bytes_append(bytes_t *b, const char *data, size_t n) {
   return true;
 }
 
-/* The value of hex digit c, or -1. */
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* One decoder step over a token's text t[0, n), into out. */
 static bool decode_step(const llmc_tok_dec_t *d, const char *t, size_t n, bytes_t *out) {
   switch (d->kind) {
@@ -372,7 +365,7 @@ static bool decode_step(const llmc_tok_dec_t *d, const char *t, size_t n, bytes_
   }
   case LLMC_TOK_DEC_BYTE_FALLBACK: {
     /* "<0xNN>": t is not NUL-terminated, so the digits are read by hand. */
-    int hi = n == 6 ? hex_digit(t[3]) : -1, lo = n == 6 ? hex_digit(t[4]) : -1;
+    int hi = n == 6 ? llmc_hex_digit(t[3]) : -1, lo = n == 6 ? llmc_hex_digit(t[4]) : -1;
     if (n == 6 && memcmp(t, "<0x", 3) == 0 && hi >= 0 && lo >= 0 && t[5] == '>') {
       char c = (char)(hi * 16 + lo);
       return bytes_append(out, &c, 1);
