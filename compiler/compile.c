@@ -1,5 +1,10 @@
 /* compile.c — see compile.h.
  *
+ * A model.so is one self-contained file: besides the code and the weights
+ * it carries its tokenizer, in the weights section after the tensors, and
+ * its metadata describes it there rather than naming a file that may be
+ * gone by the time the model runs (docs/model-so.md).
+ *
  * The output is assembled next to its destination (OUT.tmp.o, OUT.tmp) and
  * renamed into place only when complete, so a failed or interrupted compile
  * never leaves a partial model.so behind. */
@@ -17,12 +22,14 @@
 
 #include "codegen.h"
 #include "elf_section.h"
+#include "formats/gguf_write.h"
 #include "import_gguf.h"
 #include "import_hf.h"
 #include "llmc/abi.h"
 #include "model_json.h"
 #include "pass.h"
 #include "support/file.h"
+#include "tokenizer.h"
 #include "weights.h"
 
 extern char **environ;
@@ -119,6 +126,72 @@ static cJSON *make_metadata(const llmc_ir_module_t *m, const llmc_weight_plan_t 
   return meta;
 }
 
+/* The tokenizer of the GGUF file at path as a GGUF of its own, in memory
+ * (*out, malloc'ed, *out_len bytes): the metadata keys the tokenizer reads
+ * and no tensors, so that the weights are not stored twice. */
+static llmc_status_t extract_gguf_tokenizer(const char *path, uint8_t **out, uint64_t *out_len) {
+  llmc_gguf_t *g = NULL;
+  llmc_gguf_writer_t *w = NULL;
+  LLMC_PROPAGATE(llmc_gguf_open(path, &g));
+  llmc_status_t s = llmc_gguf_writer_create_memory(&w);
+  for (uint64_t i = 0; i < g->n_kv && !s; i++)
+    if (llmc_tokenizer_gguf_reads_key(g->kv[i].key)) s = llmc_gguf_writer_copy_kv(w, &g->kv[i]);
+  if (!s) s = llmc_gguf_writer_finish(w);
+  if (!s) s = llmc_gguf_writer_take_memory(w, out, out_len);
+  llmc_gguf_writer_destroy(w);
+  llmc_gguf_close(g);
+  return llmc_status_annotate(s, "%s: the tokenizer's keys", path);
+}
+
+/* Reads the tokenizer that spec (metadata's "tokenizer": {"file":
+ * tokenizer.json} or {"gguf": model.gguf}, paths made absolute by
+ * model_json.c) names into *out (malloc'ed, *out_len bytes): the
+ * tokenizer.json as it is, or extract_gguf_tokenizer's GGUF. *kind is the
+ * "embedded" value that says which; *source the path read. */
+static llmc_status_t read_tokenizer(const cJSON *spec, uint8_t **out, uint64_t *out_len,
+                                    const char **kind, const char **source) {
+  const cJSON *file = cJSON_GetObjectItemCaseSensitive(spec, "file");
+  const cJSON *gguf = cJSON_GetObjectItemCaseSensitive(spec, "gguf");
+  if (!cJSON_IsObject(spec) || cJSON_IsString(file) == cJSON_IsString(gguf))
+    return LLMC_ERROR(INVALID_ARGUMENT, "tokenizer: expected null, {\"file\": \"tokenizer.json\"} "
+                                        "or {\"gguf\": \"model.gguf\"}");
+  if (cJSON_IsString(file)) {
+    char *text = NULL;
+    size_t len = 0;
+    LLMC_RETURN_IF_ERROR(llmc_file_read_all(file->valuestring, &text, &len), "reading the tokenizer");
+    *out = (uint8_t *)text;
+    *out_len = len;
+    *kind = "tokenizer.json";
+    *source = file->valuestring;
+    return LLMC_OK;
+  }
+  *kind = "gguf";
+  *source = gguf->valuestring;
+  return llmc_status_annotate(extract_gguf_tokenizer(gguf->valuestring, out, out_len),
+                              "reading the tokenizer");
+}
+
+/* Puts the tokenizer the metadata names (if any) into the plan, after the
+ * tensors, and replaces meta's "tokenizer" with where it is:
+ * {"embedded", "offset", "bytes", "source"}. *out_data (NULL without a
+ * tokenizer) holds the bytes the plan points to; the caller frees it once
+ * the section is written. */
+static llmc_status_t embed_tokenizer(cJSON *meta, llmc_weight_plan_t *plan, uint8_t **out_data) {
+  *out_data = NULL;
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
+  if (!spec || cJSON_IsNull(spec)) return LLMC_OK;
+  uint64_t bytes = 0;
+  const char *kind = NULL, *source = NULL;
+  LLMC_PROPAGATE(read_tokenizer(spec, out_data, &bytes, &kind, &source));
+  cJSON *embedded = cJSON_CreateObject();
+  cJSON_AddStringToObject(embedded, "embedded", kind);
+  cJSON_AddNumberToObject(embedded, "offset", (double)llmc_weight_plan_add_tokenizer(plan, *out_data, bytes));
+  cJSON_AddNumberToObject(embedded, "bytes", (double)bytes);
+  cJSON_AddStringToObject(embedded, "source", source); /* before the old member, which owns it, goes */
+  cJSON_ReplaceItemInObjectCaseSensitive(meta, "tokenizer", embedded);
+  return LLMC_OK;
+}
+
 /* Runs ld.lld to turn the object into a shared object. */
 static llmc_status_t link_shared_object(const char *object, const char *output) {
   char lld[4096];
@@ -180,6 +253,12 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
       fprintf(stderr, "llmc: %s: rows of %lld elements are not whole %s blocks; kept in f32\n",
               m->weights[plan.weight[i]].name, (long long)m->weights[plan.weight[i]].shape.dims[1], opts->quant);
   cJSON *meta = make_metadata(m, &plan, opts->source);
+  uint8_t *tokenizer = NULL;
+  llmc_status_t s = embed_tokenizer(meta, &plan, &tokenizer);
+  if (s) {
+    cJSON_Delete(meta);
+    return s;
+  }
   char *ll_path = NULL;
   if (opts->dump_ir_dir) {
     size_t n = strlen(opts->dump_ir_dir) + 32;
@@ -187,14 +266,17 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
     snprintf(ll_path, n, "%s/99-llvm.ll", opts->dump_ir_dir);
   }
   llmc_codegen_options_t copts = {.target = target, .cpu = opts->cpu, .object_path = obj_path, .llvm_ir_path = ll_path};
-  llmc_status_t s = llmc_codegen(m, &plan, meta, &copts);
+  s = llmc_codegen(m, &plan, meta, &copts);
   cJSON_Delete(meta);
   free(ll_path);
-  if (s) return s;
   double t2 = now_s();
-  LLMC_PROPAGATE(link_shared_object(obj_path, tmp_path));
+  if (!s) s = link_shared_object(obj_path, tmp_path);
   weights_ctx_t wctx = {m, &plan};
-  LLMC_PROPAGATE(llmc_elf_append_section(tmp_path, LLMC_WEIGHTS_SECTION, plan.total, LLMC_WEIGHTS_FILE_ALIGN, write_weights, &wctx));
+  if (!s)
+    s = llmc_elf_append_section(tmp_path, LLMC_WEIGHTS_SECTION, plan.total, LLMC_WEIGHTS_FILE_ALIGN, write_weights,
+                                &wctx);
+  free(tokenizer);
+  if (s) return s;
   if (opts->verbose)
     fprintf(stderr, "llmc: passes %.3f s, codegen %.3f s, link+weights %.3f s (%.1f MiB of weights)\n", t1 - t0,
             t2 - t1, now_s() - t2, (double)plan.total / (1 << 20));

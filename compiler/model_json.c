@@ -210,14 +210,16 @@ static llmc_status_t read_node(reader_t *r, const cJSON *n, int index) {
   return LLMC_OK;
 }
 
-/* The tokenizer's file paths made absolute: the compiled model is used
- * far from the folder model.json was read in. */
+/* The tokenizer's file paths made absolute: the compiler reads the file
+ * to embed it in the model.so (compile.c) from wherever it runs, not from
+ * the folder model.json was read in. A path that does not resolve is
+ * still joined to base_dir, so that the error reading it names the file. */
 static void absolute_tokenizer_paths(cJSON *tokenizer, const char *base_dir) {
   for (cJSON *f = tokenizer ? tokenizer->child : NULL; f; f = f->next) {
     if (!cJSON_IsString(f) || f->valuestring[0] == '/') continue;
     char joined[4096], resolved[PATH_MAX];
     snprintf(joined, sizeof joined, "%s/%s", base_dir && base_dir[0] ? base_dir : ".", f->valuestring);
-    if (realpath(joined, resolved)) cJSON_SetValuestring(f, resolved);
+    cJSON_SetValuestring(f, realpath(joined, resolved) ? resolved : joined);
   }
 }
 

@@ -18,6 +18,12 @@ static bool is_half(llmc_dtype_t t) { return t == LLMC_DTYPE_F16 || t == LLMC_DT
  * f16 or bf16 matrix is kept as it is only when its rows are whole blocks. */
 enum { HALF_BLOCK = 16 };
 
+/* n rounded up to a multiple of LLMC_WEIGHTS_ALIGN: where the next item
+ * of the section starts. */
+static uint64_t aligned(uint64_t n) {
+  return (n + LLMC_WEIGHTS_ALIGN - 1) / LLMC_WEIGHTS_ALIGN * LLMC_WEIGHTS_ALIGN;
+}
+
 /* The ggml type number of a quantized dtype (quant.h speaks ggml's). */
 static llmc_ggml_type_t ggml_type(llmc_dtype_t t) {
   switch (t) {
@@ -88,9 +94,17 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
     out->kept_f32[i] = quant != LLMC_DTYPE_NONE && matrix && w->shape.rank == 2 && out->dtype[i] == LLMC_DTYPE_F32;
     out->offset[i] = out->total;
     out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
-    out->total += (out->bytes[i] + LLMC_WEIGHTS_ALIGN - 1) / LLMC_WEIGHTS_ALIGN * LLMC_WEIGHTS_ALIGN;
+    out->total += aligned(out->bytes[i]);
   }
   return LLMC_OK;
+}
+
+uint64_t llmc_weight_plan_add_tokenizer(llmc_weight_plan_t *plan, const uint8_t *data, uint64_t bytes) {
+  uint64_t offset = plan->total;
+  plan->tokenizer = data;
+  plan->tokenizer_bytes = bytes;
+  plan->total += aligned(bytes);
+  return offset;
 }
 
 llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w) {
@@ -195,23 +209,34 @@ static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc
   return s;
 }
 
+/* Writes n bytes at data, then zeros up to aligned(n); adds both to
+ * *written. `what` names the item in errors. */
+static llmc_status_t write_padded(FILE *f, const void *data, uint64_t n, const char *what,
+                                  uint64_t *written) {
+  static const char zeros[LLMC_WEIGHTS_ALIGN];
+  uint64_t pad = aligned(n) - n;
+  if (fwrite(data, 1, n, f) != n || (pad && fwrite(zeros, 1, pad, f) != pad))
+    return LLMC_ERROR(IO, "writing %s: %s", what, strerror(errno));
+  *written += n + pad;
+  return LLMC_OK;
+}
+
 llmc_status_t llmc_weights_write(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, FILE *f,
                                  void (*progress)(uint64_t done, uint64_t total)) {
-  static const char zeros[LLMC_WEIGHTS_ALIGN];
   uint64_t written = 0;
   for (uint32_t i = 0; i < plan->n; i++) {
     const char *name = m->weights[plan->weight[i]].name;
     uint8_t *data = malloc(plan->bytes[i] ? plan->bytes[i] : 1);
     if (!data) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", name);
     llmc_status_t s = materialise(m, plan->weight[i], plan->dtype[i], data);
-    if (!s && fwrite(data, 1, plan->bytes[i], f) != plan->bytes[i])
-      s = LLMC_ERROR(IO, "writing tensor %s: %s", name, strerror(errno));
+    if (!s) s = llmc_status_annotate(write_padded(f, data, plan->bytes[i], "weights", &written),
+                                     "tensor %s", name);
     free(data);
     if (s) return s;
-    written += plan->bytes[i];
-    uint64_t pad = (LLMC_WEIGHTS_ALIGN - written % LLMC_WEIGHTS_ALIGN) % LLMC_WEIGHTS_ALIGN;
-    if (pad && fwrite(zeros, 1, pad, f) != pad) return LLMC_ERROR(IO, "writing weights: %s", strerror(errno));
-    written += pad;
+    if (progress) progress(written, plan->total);
+  }
+  if (plan->tokenizer) {
+    LLMC_PROPAGATE(write_padded(f, plan->tokenizer, plan->tokenizer_bytes, "the tokenizer", &written));
     if (progress) progress(written, plan->total);
   }
   return LLMC_OK;

@@ -8,7 +8,8 @@
  * time: file ranges are read (copied as they are when they stay in their
  * type; otherwise widened to f32), derived entries (concat, add_scalar,
  * mul_scalar) computed from their arguments, and rows quantized where the
- * plan says so. */
+ * plan says so. The model's tokenizer, when it has one, follows the
+ * tensors in the same section (docs/model-so.md). */
 #ifndef LLMC_COMPILER_WEIGHTS_H
 #define LLMC_COMPILER_WEIGHTS_H
 
@@ -25,6 +26,8 @@ typedef struct {
   uint64_t *bytes;      /* [n] byte size in the section */
   bool *kept_f32;       /* [n] a matrix the requested quantization could not take (rows not whole blocks) */
   int64_t *slot;        /* [module n_weights] index into the arrays above, -1 if not stored */
+  const uint8_t *tokenizer;  /* [tokenizer_bytes] the embedded tokenizer (not owned), or NULL */
+  uint64_t tokenizer_bytes;  /* it starts where the last tensor's padding ends */
   uint64_t total;       /* section size */
 } llmc_weight_plan_t;
 
@@ -38,13 +41,19 @@ typedef struct {
  * else is stored as f32. The plan's arrays live in m's arena. */
 llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llmc_weight_plan_t *out);
 
+/* Places the tokenizer's bytes (bytes of them at data, which must stay
+ * valid until llmc_weights_write) after the tensors, at an offset aligned
+ * to LLMC_WEIGHTS_ALIGN, and returns that offset. At most once per plan. */
+uint64_t llmc_weight_plan_add_tokenizer(llmc_weight_plan_t *plan, const uint8_t *data, uint64_t bytes);
+
 /* The dtype weight-table entry w is stored in, or LLMC_DTYPE_NONE if the
  * plan does not store it. */
 llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w);
 
-/* Writes the section's bytes (plan->total of them) to f, which is
- * positioned at the section's start. `progress` (may be NULL) is called
- * after each tensor with the bytes written so far. */
+/* Writes the section's bytes (plan->total of them: the tensors, then the
+ * tokenizer) to f, which is positioned at the section's start. `progress`
+ * (may be NULL) is called after each tensor and after the tokenizer with
+ * the bytes written so far. */
 llmc_status_t llmc_weights_write(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, FILE *f,
                                  void (*progress)(uint64_t done, uint64_t total));
 

@@ -64,6 +64,7 @@ llmc_status_t llmc_engine_create(const llmc_model_t *model, const llmc_engine_op
   llmc_engine_options_t opt = options ? *options : (llmc_engine_options_t){0};
   if (opt.token_capacity <= 0) opt.token_capacity = LLMC_ENGINE_DEFAULT_TOKEN_CAPACITY;
   if (opt.kv_block_size <= 0) opt.kv_block_size = LLMC_KV_DEFAULT_BLOCK_SIZE;
+  if (opt.kv_dtype == 0) opt.kv_dtype = LLMC_ENGINE_DEFAULT_KV_DTYPE;
   if (opt.kv_blocks <= 0)
     opt.kv_blocks =
         (int32_t)(((int64_t)abi->max_context + opt.kv_block_size - 1) / opt.kv_block_size);
@@ -78,7 +79,7 @@ llmc_status_t llmc_engine_create(const llmc_model_t *model, const llmc_engine_op
   if (!st) {
     engine->rt = llmc_thread_pool_api(engine->pool);
     st = llmc_kv_cache_create(abi->n_layers, abi->kv_dim, opt.kv_blocks, opt.kv_block_size,
-                              &engine->kv);
+                              opt.kv_dtype, &engine->kv);
   }
   if (!st) {
     uint64_t bytes = abi->scratch_bytes(opt.token_capacity);

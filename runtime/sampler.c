@@ -100,13 +100,34 @@ void llmc_sampler_accept(llmc_sampler_t *s, int32_t token, int is_output) {
   if (is_output) s->out_count[token]++;
 }
 
-/* log p(token) under softmax(logits). */
-static float log_softmax_at(const float *logits, int32_t vocab, int32_t token) {
+/* log of the softmax denominator: max + log sum exp(logits - max). */
+static double log_sum_exp(const float *logits, int32_t vocab) {
   float max = logits[0];
   for (int32_t i = 1; i < vocab; i++) max = logits[i] > max ? logits[i] : max;
   double sum = 0;
   for (int32_t i = 0; i < vocab; i++) sum += exp((double)(logits[i] - max));
-  return (float)((double)(logits[token] - max) - log(sum));
+  return (double)max + log(sum);
+}
+
+/* log p(token) under softmax(logits). */
+static float log_softmax_at(const float *logits, int32_t vocab, int32_t token) {
+  return (float)((double)logits[token] - log_sum_exp(logits, vocab));
+}
+
+void llmc_top_logprobs(const float *logits, int32_t vocab, int32_t n, int32_t *ids, float *logprobs) {
+  /* Insertion into a sorted list of n: O(vocab * n), and n is at most 20. */
+  int32_t have = 0;
+  for (int32_t t = 0; t < vocab; t++) {
+    if (have == n && logits[t] <= logits[ids[n - 1]]) continue; /* ties keep the lower id */
+    int32_t at = have < n ? have++ : n - 1;
+    while (at > 0 && logits[ids[at - 1]] < logits[t]) {
+      ids[at] = ids[at - 1];
+      at--;
+    }
+    ids[at] = t;
+  }
+  double lse = log_sum_exp(logits, vocab);
+  for (int32_t i = 0; i < n; i++) logprobs[i] = (float)((double)logits[ids[i]] - lse);
 }
 
 static void apply_penalties(llmc_sampler_t *s) {

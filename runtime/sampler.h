@@ -46,4 +46,9 @@ void llmc_sampler_accept(llmc_sampler_t *s, int32_t token, int is_output);
  * OpenAI API reports it. */
 int32_t llmc_sampler_sample(llmc_sampler_t *s, const float *logits, float *out_logprob);
 
+/* The n most likely tokens of logits [vocab] (most likely first, ties to
+ * the lower id) and their log-probabilities under the raw distribution:
+ * ids [n], logprobs [n]. n <= vocab. */
+void llmc_top_logprobs(const float *logits, int32_t vocab, int32_t n, int32_t *ids, float *logprobs);
+
 #endif

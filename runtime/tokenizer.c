@@ -782,12 +782,59 @@ void llmc_tokenizer_stream_deinit(llmc_tokenizer_stream_t *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* The largest integer a JSON number (a double) holds exactly. */
+#define JSON_MAX_EXACT_INT ((int64_t)1 << 53)
+
+/* Loads the tokenizer embedded in a model.so: spec is its metadata's
+ * {"embedded": "tokenizer.json" | "gguf", "offset": N, "bytes": M}, and
+ * section[0, section_bytes) its weights section. The range is checked
+ * before anything is read, so a corrupt or hostile model is an error,
+ * never a read outside the mapping; the bytes are then parsed with every
+ * check a file gets. */
+static llmc_status_t load_embedded(const cJSON *spec, const uint8_t *section,
+                                   uint64_t section_bytes, llmc_tokenizer_t **out) {
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "embedded");
+  bool json = cJSON_IsString(kind) && strcmp(kind->valuestring, "tokenizer.json") == 0;
+  bool gguf = cJSON_IsString(kind) && strcmp(kind->valuestring, "gguf") == 0;
+  if (!json && !gguf)
+    return LLMC_ERROR(INVALID_ARGUMENT,
+                      "tokenizer: \"embedded\" must be \"tokenizer.json\" or \"gguf\"");
+  int64_t offset, bytes;
+  if (!llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(spec, "offset"), 0, JSON_MAX_EXACT_INT,
+                         &offset) ||
+      !llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(spec, "bytes"), 1, JSON_MAX_EXACT_INT,
+                         &bytes))
+    return LLMC_ERROR(INVALID_ARGUMENT,
+                      "tokenizer: \"offset\" must be an integer >= 0 and \"bytes\" one >= 1");
+  if ((uint64_t)offset > section_bytes || (uint64_t)bytes > section_bytes - (uint64_t)offset)
+    return LLMC_ERROR(INVALID_ARGUMENT,
+                      "tokenizer: bytes [%lld, %lld) are outside the %s section (%llu bytes): "
+                      "the model is corrupt",
+                      (long long)offset, (long long)(offset + bytes), LLMC_WEIGHTS_SECTION,
+                      (unsigned long long)section_bytes);
+  const uint8_t *data = section + offset;
+  if (json)
+    return llmc_tokenizer_parse_hf_json((const char *)data, (size_t)bytes,
+                                        "embedded tokenizer.json", out);
+  llmc_gguf_t *g = NULL;
+  LLMC_PROPAGATE(llmc_gguf_parse(data, (uint64_t)bytes, "embedded GGUF tokenizer", &g));
+  llmc_status_t st = llmc_tokenizer_from_gguf(g, out);
+  llmc_gguf_close(g);
+  return st;
+}
+
 llmc_status_t llmc_tokenizer_load_for_model(const llmc_model_t *model, llmc_tokenizer_t **out) {
   *out = NULL;
-  char *dir = llmc_path_dirname(model->path);
-  if (!dir) return LLMC_ERROR(OUT_OF_MEMORY, "%s", model->path);
-  llmc_status_t st =
-      llmc_tokenizer_load_from_spec(cJSON_GetObjectItemCaseSensitive(model->metadata, "tokenizer"), dir, out);
-  free(dir);
-  return st ? llmc_status_annotate(st, "%s", model->path) : LLMC_OK;
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(model->metadata, "tokenizer");
+  llmc_status_t st;
+  if (cJSON_IsObject(spec) && cJSON_GetObjectItemCaseSensitive(spec, "embedded")) {
+    st = load_embedded(spec, model->weights, model->weights_bytes, out);
+  } else {
+    /* Compiled before tokenizers were embedded: a path, relative to the .so. */
+    char *dir = llmc_path_dirname(model->path);
+    if (!dir) return LLMC_ERROR(OUT_OF_MEMORY, "%s", model->path);
+    st = llmc_tokenizer_load_from_spec(spec, dir, out);
+    free(dir);
+  }
+  return llmc_status_annotate(st, "%s", model->path);
 }

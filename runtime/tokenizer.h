@@ -74,16 +74,29 @@ llmc_status_t llmc_tokenizer_load_gguf(const char *path, llmc_tokenizer_t **out)
  * the result points into g: it may be closed afterwards. */
 llmc_status_t llmc_tokenizer_from_gguf(const llmc_gguf_t *g, llmc_tokenizer_t **out);
 
-/* Loads the tokenizer a model's metadata describes: spec is its
- * "tokenizer" member, {"file": "tokenizer.json"} or {"gguf": "m.gguf"};
- * relative paths are taken from base_dir (NULL: the working directory).
- * A NULL or JSON-null spec is NOT_FOUND ("the model has no tokenizer"). */
+/* Whether llmc_tokenizer_from_gguf reads the metadata key `key`
+ * (tokenizer.ggml.*, general.name): a GGUF holding only those keys of
+ * another, and no tensors, gives the same tokenizer. The compiler embeds
+ * such a GGUF in a model.so (docs/model-so.md). */
+bool llmc_tokenizer_gguf_reads_key(llmc_gguf_str_t key);
+
+/* Loads the tokenizer a model.json names: spec is its "tokenizer" member,
+ * {"file": "tokenizer.json"} or {"gguf": "m.gguf"}; relative paths are
+ * taken from base_dir (NULL: the working directory). A NULL or JSON-null
+ * spec is NOT_FOUND ("the model has no tokenizer"). */
 llmc_status_t llmc_tokenizer_load_from_spec(const cJSON *spec, const char *base_dir,
                                             llmc_tokenizer_t **out);
 
-/* Loads the tokenizer a compiled model's metadata names (its "tokenizer"
- * member; relative paths are taken from the folder of the .so). Errors
- * name the model. */
+/* Loads the tokenizer of a compiled model. Its metadata's "tokenizer"
+ * member is {"embedded": "tokenizer.json" | "gguf", "offset": N, "bytes":
+ * M}: the tokenizer is bytes [N, N + M) of the model's weights section
+ * (docs/model-so.md); an offset or size that is not a non-negative
+ * integer, or a range outside the section, is INVALID_ARGUMENT, and the
+ * bytes are checked as any file is. A model compiled before tokenizers
+ * were embedded names a file as llmc_tokenizer_load_from_spec reads it,
+ * relative paths taken from the folder of the .so. Nothing in the result
+ * points into the model: it may be destroyed first. Errors name the
+ * model. */
 llmc_status_t llmc_tokenizer_load_for_model(const llmc_model_t *model, llmc_tokenizer_t **out);
 
 /* Frees the tokenizer. NULL is fine. */

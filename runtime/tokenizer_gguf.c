@@ -273,3 +273,9 @@ llmc_status_t llmc_tokenizer_load_gguf(const char *path, llmc_tokenizer_t **out)
   llmc_gguf_close(g);
   return status;
 }
+
+bool llmc_tokenizer_gguf_reads_key(llmc_gguf_str_t key) {
+  static const char prefix[] = "tokenizer.ggml.", name[] = "general.name"; /* name: is_phi3 */
+  return (key.len > sizeof prefix - 1 && memcmp(key.data, prefix, sizeof prefix - 1) == 0) ||
+         (key.len == sizeof name - 1 && memcmp(key.data, name, sizeof name - 1) == 0);
+}

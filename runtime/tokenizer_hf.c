@@ -22,7 +22,7 @@ typedef struct {
   const char *name;
 } loader_t;
 
-static bool json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out) {
+bool llmc_tok_json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out) {
   if (!cJSON_IsNumber(v)) return false;
   double d = v->valuedouble;
   if (!(d >= (double)min && d <= (double)max) || d != floor(d)) return false;
@@ -278,8 +278,8 @@ static llmc_status_t parse_decoder(const loader_t *l, const cJSON *d, const char
     const char *content;
     int64_t start = 0, stop = 0;
     LLMC_PROPAGATE(json_str(l, d, "content", where, &content));
-    if (!json_int(cJSON_GetObjectItemCaseSensitive(d, "start"), 0, 1 << 20, &start) ||
-        !json_int(cJSON_GetObjectItemCaseSensitive(d, "stop"), 0, 1 << 20, &stop))
+    if (!llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(d, "start"), 0, 1 << 20, &start) ||
+        !llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(d, "stop"), 0, 1 << 20, &stop))
       return LLMC_ERROR(INVALID_ARGUMENT, "%s: %s: Strip needs integer start and stop", l->name,
                         where);
     if (!content || strcmp(content, " ") != 0 || start > 1 || stop != 0)
@@ -314,7 +314,7 @@ static llmc_status_t template_ids(const loader_t *l, const cJSON *specials, cons
   cJSON_ArrayForEach(v, ids) {
     int64_t id;
     int32_t *n = before ? &tok->n_before : &tok->n_after;
-    if (!json_int(v, 0, tok->n_vocab - 1, &id))
+    if (!llmc_tok_json_int(v, 0, tok->n_vocab - 1, &id))
       return LLMC_ERROR(INVALID_ARGUMENT,
                         "%s: post_processor: \"%s\" has an id outside the vocabulary", l->name,
                         name);
@@ -332,7 +332,7 @@ static llmc_status_t pair_id(const loader_t *l, const cJSON *p, const char *key,
   const cJSON *pair = cJSON_GetObjectItemCaseSensitive(p, key);
   int64_t id;
   if (!cJSON_IsArray(pair) || cJSON_GetArraySize(pair) != 2 ||
-      !json_int(cJSON_GetArrayItem(pair, 1), 0, l->tok->n_vocab - 1, &id))
+      !llmc_tok_json_int(cJSON_GetArrayItem(pair, 1), 0, l->tok->n_vocab - 1, &id))
     return LLMC_ERROR(INVALID_ARGUMENT,
                       "%s: post_processor.%s: expected [token, id in the vocabulary]", l->name,
                       key);
@@ -392,14 +392,15 @@ static llmc_status_t vocab_size(const loader_t *l, const cJSON *vocab, const cJS
   const cJSON *v;
   cJSON_ArrayForEach(v, vocab) {
     entries++;
-    if (!json_int(v, 0, LLMC_TOK_MAX_VOCAB - 1, &id))
+    if (!llmc_tok_json_int(v, 0, LLMC_TOK_MAX_VOCAB - 1, &id))
       return LLMC_ERROR(INVALID_ARGUMENT, "%s: model.vocab[\"%.60s\"]: not an id in [0, %d)",
                         l->name, v->string ? v->string : "?", LLMC_TOK_MAX_VOCAB);
     if (id > max) max = id;
   }
   cJSON_ArrayForEach(v, added) {
     entries++;
-    if (!json_int(cJSON_GetObjectItemCaseSensitive(v, "id"), 0, LLMC_TOK_MAX_VOCAB - 1, &id))
+    if (!llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(v, "id"), 0, LLMC_TOK_MAX_VOCAB - 1,
+                           &id))
       return LLMC_ERROR(INVALID_ARGUMENT, "%s: added_tokens: an entry without an id in [0, %d)",
                         l->name, LLMC_TOK_MAX_VOCAB);
     if (id > max) max = id;
@@ -449,8 +450,8 @@ static llmc_status_t parse_added_tokens(const loader_t *l, const cJSON *added) {
     int64_t id = 0;
     bool special, normalized, lstrip, rstrip, single_word;
     LLMC_PROPAGATE(json_str(l, a, "content", where, &content));
-    json_int(cJSON_GetObjectItemCaseSensitive(a, "id"), 0, LLMC_TOK_MAX_VOCAB - 1,
-             &id); /* checked by vocab_size */
+    llmc_tok_json_int(cJSON_GetObjectItemCaseSensitive(a, "id"), 0, LLMC_TOK_MAX_VOCAB - 1,
+                      &id); /* checked by vocab_size */
     LLMC_PROPAGATE(json_bool(l, a, "special", false, where, &special));
     LLMC_PROPAGATE(json_bool(l, a, "normalized", !special, where, &normalized));
     LLMC_PROPAGATE(json_bool(l, a, "lstrip", false, where, &lstrip));

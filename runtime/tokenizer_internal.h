@@ -279,6 +279,10 @@ llmc_status_t llmc_tok_dec_add(llmc_tokenizer_t *tok, llmc_tok_dec_kind_t kind, 
 /* Builds the added-token sets and every token's decoded bytes. */
 llmc_status_t llmc_tok_finish(llmc_tokenizer_t *tok);
 
+/* Whether v is a JSON number that is an integer in [min, max] (then in
+ * *out). Exact for integers up to 2^53, as JSON numbers are doubles. */
+bool llmc_tok_json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out);
+
 /* Looks text up in the vocabulary (-1 if absent). */
 int32_t llmc_tok_find(const llmc_tokenizer_t *tok, const char *text, size_t len);
 /* The rule merging left and right, or NULL. */

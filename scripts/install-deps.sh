@@ -10,6 +10,8 @@ pkgs=(
   libffi-dev                                  # llmc invoke: call entry points by signature
   libpcre2-dev                                # tokenizers: pre-tokenizer regexes (Unicode properties)
   libutf8proc-dev                             # tokenizers: Unicode normalisation (NFC/NFKC)
+  libmicrohttpd-dev                           # llmc serve: the HTTP server
+  libcurl4-openssl-dev                        # llmc bench-serve: the HTTP client
   python3                                     # test drivers compare logits files
 )
 missing=()
@@ -20,4 +22,12 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The serving tests drive llmc serve with the official `openai` npm package
+# (tests/serve/package-lock.json); Node.js and npm come from Debian unless a
+# node is already installed.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi

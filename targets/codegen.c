@@ -570,7 +570,6 @@ static llmc_status_t emit(codegen_t *cg, cJSON *meta, const llmc_codegen_options
   cJSON *kv = cJSON_CreateObject();
   cJSON_AddNumberToObject(kv, "layers", cg->n_layers);
   cJSON_AddNumberToObject(kv, "kv_dim", cg->kv_dim);
-  cJSON_AddStringToObject(kv, "dtype", "f32");
   cJSON_AddItemToObject(meta, "kv", kv);
   cJSON_AddNumberToObject(meta, "scratch_bytes_per_token", (double)cg->per_token_bytes);
   cJSON_AddItemToObject(meta, "entry_points", entry_points);

@@ -16,7 +16,7 @@
 #include "llmc/runtime.h"
 
 static const char usage[] =
-    "usage: llmc bench MODEL.so [-p 512] [-n 128] [-r 3] [-t THREADS] [--json]\n"
+    "usage: llmc bench MODEL.so [-p 512] [-n 128] [-r 3] [-t THREADS] [--kv-type T] [--json]\n"
     "\n"
     "Measures prompt processing (pp: -p tokens in as few steps as the engine takes)\n"
     "and generation (tg: -n decode steps of one token) on one sequence of random\n"
@@ -26,12 +26,14 @@ static const char usage[] =
     "  -n N           generated tokens (default 128; 0 skips tg)\n"
     "  -r N           repetitions (default 3)\n"
     "  -t, --threads  thread pool size; default: one per online CPU\n"
+    "  --kv-type T    KV cache element type: f32 (default), f16 or q8_0\n"
     "  --json         print one line {\"pp_tok_s\": X, \"tg_tok_s\": Y, ...} instead\n"
     "  -h, --help     this text\n";
 
 typedef struct {
   const char *model_path;
   int32_t n_prompt, n_gen, reps, n_threads;
+  llmc_kv_dtype_t kv_dtype; /* 0: default */
   int json;
 } bench_args_t;
 
@@ -87,6 +89,7 @@ static llmc_status_t run_bench(const bench_args_t *a) {
   llmc_engine_options_t options = {
       .n_threads = a->n_threads,
       .kv_blocks = (a->n_prompt + a->n_gen + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE,
+      .kv_dtype = a->kv_dtype,
   };
   if (!st) st = llmc_engine_create(model, &options, &engine);
   int32_t *prompt = malloc(((size_t)a->n_prompt + 1) * sizeof *prompt);
@@ -129,7 +132,8 @@ static llmc_status_t run_bench(const bench_args_t *a) {
 int llmc_cmd_bench(int argc, char **argv) {
   static const struct option long_options[] = {
       {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+      {"kv-type", required_argument, NULL, 'K'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
   };
   bench_args_t a = {.n_prompt = 512, .n_gen = 128, .reps = 3};
   llmc_status_t st = LLMC_OK;
@@ -141,6 +145,7 @@ int llmc_cmd_bench(int argc, char **argv) {
     case 'r': st = llmc_cli_parse_int("-r", optarg, 1, 1000, &a.reps); break;
     case 't': st = llmc_cli_parse_int("--threads", optarg, 1, 1024, &a.n_threads); break;
     case 'j': a.json = 1; break;
+    case 'K': st = llmc_kv_dtype_parse(optarg, &a.kv_dtype); break;
     case 'h': fputs(usage, stdout); return 0;
     default: return llmc_cli_bad_option("bench", usage, opt, argv);
     }

@@ -104,7 +104,6 @@ static void print_model(const llmc_model_t *model) {
   const cJSON *meta = model->metadata;
   const cJSON *target = cJSON_GetObjectItemCaseSensitive(meta, "target");
   const cJSON *compiled = cJSON_GetObjectItemCaseSensitive(meta, "compiled");
-  const cJSON *kv = cJSON_GetObjectItemCaseSensitive(meta, "kv");
   const char *features = str_field(target, "features");
 
   printf("model:        %s\n", model->path);
@@ -120,8 +119,8 @@ static void print_model(const llmc_model_t *model) {
   printf("\n");
   printf("vocab_size:   %d\n", abi->vocab_size);
   printf("max_context:  %d\n", abi->max_context);
-  printf("kv cache:     %d layers x kv_dim %d, %s\n", abi->n_layers, abi->kv_dim,
-         str_field(kv, "dtype"));
+  printf("kv cache:     %d layers x kv_dim %d (element type chosen at run time)\n", abi->n_layers,
+         abi->kv_dim);
   printf("weights:      %llu bytes in %s\n", (unsigned long long)abi->weights_bytes,
          LLMC_WEIGHTS_SECTION);
 

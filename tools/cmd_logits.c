@@ -18,6 +18,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 static const char usage[] =
     "usage: llmc logits MODEL.so --tokens 1,5,7,... -o OUT.f32 [--chunk K] [-t THREADS]\n"
+    "                   [--kv-type f16|f32|q8_0]\n"
     "\n"
     "Runs the tokens through MODEL.so and writes the logits after each token to OUT.f32:\n"
     "float32 little-endian, row-major [n_tokens x vocab], nothing else.\n"
@@ -28,6 +29,7 @@ static const char usage[] =
     "  --chunk K      feed the tokens K at a time through the KV cache (K=1: pure\n"
     "                 decode); default: all at once\n"
     "  -t, --threads  thread pool size; default: one per online CPU\n"
+    "  --kv-type T    KV cache element type: f32 (default), f16 or q8_0\n"
     "  -h, --help     this text\n"
     "\n"
     "LLMC_WEIGHTS=mmap|copy in the environment chooses how the weights are loaded\n"
@@ -39,8 +41,9 @@ typedef struct {
   const char *out_path;
   int32_t *tokens; /* [n_tokens] */
   int32_t n_tokens;
-  int32_t chunk;     /* 0: all at once */
-  int32_t n_threads; /* 0: default */
+  int32_t chunk;            /* 0: all at once */
+  int32_t n_threads;        /* 0: default */
+  llmc_kv_dtype_t kv_dtype; /* 0: default */
 } logits_args_t;
 
 /* Loads the model, feeds the tokens and writes the logits file. */
@@ -68,6 +71,7 @@ static llmc_status_t run_logits(const logits_args_t *args) {
         .n_threads = args->n_threads,
         .token_capacity = chunk,
         .kv_blocks = (args->n_tokens + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE,
+        .kv_dtype = args->kv_dtype,
     };
     st = llmc_engine_create(model, &options, &engine);
   }
@@ -88,7 +92,8 @@ int llmc_cmd_logits(int argc, char **argv) {
   static const struct option long_options[] = {
       {"tokens", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
       {"chunk", required_argument, NULL, 'c'},  {"threads", required_argument, NULL, 't'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+      {"kv-type", required_argument, NULL, 'K'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
   };
   logits_args_t args = {0};
   const char *tokens_text = NULL;
@@ -100,6 +105,7 @@ int llmc_cmd_logits(int argc, char **argv) {
     case 'o': args.out_path = optarg; break;
     case 'c': st = llmc_cli_parse_int("--chunk", optarg, 1, INT32_MAX, &args.chunk); break;
     case 't': st = llmc_cli_parse_int("--threads", optarg, 1, 1024, &args.n_threads); break;
+    case 'K': st = llmc_kv_dtype_parse(optarg, &args.kv_dtype); break;
     case 'h': fputs(usage, stdout); return 0;
     default: return llmc_cli_bad_option("logits", usage, opt, argv);
     }

@@ -16,7 +16,7 @@
 #include "tokenizer.h"
 
 static const char usage[] =
-    "usage: llmc perplexity MODEL.so -f FILE [-c CTX] [-t THREADS]\n"
+    "usage: llmc perplexity MODEL.so -f FILE [-c CTX] [-t THREADS] [--kv-type f16|f32|q8_0]\n"
     "\n"
     "Prints the perplexity of MODEL.so over the text in FILE, scored as llama.cpp's\n"
     "llama-perplexity scores it: windows of CTX tokens (default 512), the second\n"
@@ -25,6 +25,7 @@ static const char usage[] =
     "  -f, --file FILE   the text\n"
     "  -c, --ctx CTX     window size in tokens (default 512)\n"
     "  -t, --threads N   thread pool size; default: one per online CPU\n"
+    "  --kv-type T       KV cache element type: f32 (default), f16 or q8_0\n"
     "  -h, --help        this text\n";
 
 static void report(int32_t done, int32_t total, double ppl, void *ctx) {
@@ -32,7 +33,8 @@ static void report(int32_t done, int32_t total, double ppl, void *ctx) {
   fprintf(stderr, "[%d/%d] %.4f\n", done, total, ppl);
 }
 
-static llmc_status_t run_perplexity(const char *model_path, const char *text_path, int32_t n_ctx, int32_t n_threads) {
+static llmc_status_t run_perplexity(const char *model_path, const char *text_path, int32_t n_ctx, int32_t n_threads,
+                                    llmc_kv_dtype_t kv_dtype) {
   llmc_model_t *model = NULL;
   LLMC_PROPAGATE(llmc_model_load(model_path, NULL, &model));
   llmc_tokenizer_t *tok = NULL;
@@ -48,6 +50,7 @@ static llmc_status_t run_perplexity(const char *model_path, const char *text_pat
   llmc_engine_options_t options = {
       .n_threads = n_threads,
       .kv_blocks = (n_ctx + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE, /* one window */
+      .kv_dtype = kv_dtype,
   };
   if (!st) st = llmc_engine_create(model, &options, &engine);
   llmc_perplexity_result_t r;
@@ -69,11 +72,12 @@ static llmc_status_t run_perplexity(const char *model_path, const char *text_pat
 int llmc_cmd_perplexity(int argc, char **argv) {
   static const struct option long_options[] = {
       {"file", required_argument, NULL, 'f'},    {"ctx", required_argument, NULL, 'c'},
-      {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+      {"threads", required_argument, NULL, 't'}, {"kv-type", required_argument, NULL, 'K'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
   };
   const char *file = NULL;
   int32_t n_ctx = 512, n_threads = 0;
+  llmc_kv_dtype_t kv_dtype = 0; /* the engine's default */
   llmc_status_t st = LLMC_OK;
   optind = 0;
   for (int opt; !st && (opt = getopt_long(argc, argv, ":f:c:t:h", long_options, NULL)) != -1;) {
@@ -81,6 +85,7 @@ int llmc_cmd_perplexity(int argc, char **argv) {
     case 'f': file = optarg; break;
     case 'c': st = llmc_cli_parse_int("-c", optarg, 2, INT32_MAX, &n_ctx); break;
     case 't': st = llmc_cli_parse_int("--threads", optarg, 1, 1024, &n_threads); break;
+    case 'K': st = llmc_kv_dtype_parse(optarg, &kv_dtype); break;
     case 'h': fputs(usage, stdout); return 0;
     default: return llmc_cli_bad_option("perplexity", usage, opt, argv);
     }
@@ -91,6 +96,6 @@ int llmc_cmd_perplexity(int argc, char **argv) {
   }
   if (optind != argc - 1) return llmc_cli_usage_error("perplexity", usage, "expected one MODEL.so, got %d", argc - optind);
   if (!file) return llmc_cli_usage_error("perplexity", usage, "-f FILE is required");
-  st = run_perplexity(argv[optind], file, n_ctx, n_threads);
+  st = run_perplexity(argv[optind], file, n_ctx, n_threads, kv_dtype);
   return st ? llmc_status_report(st, stderr) : 0;
 }

@@ -12,15 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat_context.h"
 #include "chat_template.h"
 #include "cli.h"
 #include "commands.h"
 #include "llmc/runtime.h"
 #include "sampler.h"
+#include "stop_text.h"
 #include "support/file.h"
 #include "tokenizer.h"
-
-#define MAX_STOPS 8
 
 static const char usage[] =
     "usage: llmc run MODEL.so [-p PROMPT | -f FILE] [-n N] [options]\n"
@@ -38,16 +38,19 @@ static const char usage[] =
     "  --top-k K, --top-p P, --min-p P    sampling filters (default off)\n"
     "  --repeat-penalty R, --presence-penalty P, --frequency-penalty F\n"
     "  --seed S                 random seed (default 0)\n"
-    "  --stop TEXT              stop before TEXT (up to 8 times)\n"
+    "  --stop TEXT              stop before TEXT (up to 16 times)\n"
     "  --ignore-eos             keep generating past the end-of-sequence token\n"
+    "  --kv-type T              KV cache element type: f32 (default), f16 (as llmc serve\n"
+    "                           uses) or q8_0\n"
     "  -t, --threads N          thread pool size; default: one per online CPU\n"
     "  -h, --help               this text\n";
 
 typedef struct {
   const char *model_path, *prompt, *prompt_file, *system, *template_file;
   int32_t n_predict, n_threads;
+  llmc_kv_dtype_t kv_dtype;
   bool chat, ignore_eos;
-  const char *stops[MAX_STOPS];
+  const char *stops[LLMC_MAX_STOP_STRINGS];
   int n_stops;
   llmc_sampling_params_t sampling;
 } run_args_t;
@@ -56,53 +59,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- stop strings ---- */
-
-/* Text produced but not yet printed: it may be the start of a stop string. */
-typedef struct {
-  char *text;
-  size_t len, cap;
-} pending_t;
-
-static bool pending_append(pending_t *p, const char *s, size_t n) {
-  if (p->len + n + 1 > p->cap) {
-    size_t cap = (p->len + n + 1) * 2;
-    char *t = realloc(p->text, cap);
-    if (!t) return false;
-    p->text = t;
-    p->cap = cap;
-  }
-  memcpy(p->text + p->len, s, n);
-  p->len += n;
-  p->text[p->len] = 0;
-  return true;
-}
-
-/* Prints what of p can no longer be part of a stop string; returns true if
- * a stop string was found (the text before it is printed, the rest dropped). */
-static bool pending_flush(pending_t *p, const run_args_t *a, bool final) {
-  size_t stop_at = p->len, keep = 0;
-  for (int i = 0; i < a->n_stops; i++) {
-    const char *hit = strstr(p->text ? p->text : "", a->stops[i]);
-    if (hit && (size_t)(hit - p->text) < stop_at) stop_at = (size_t)(hit - p->text);
-  }
-  bool stopped = stop_at < p->len;
-  if (!stopped && !final) /* hold back a tail that could begin a stop string */
-    for (int i = 0; i < a->n_stops; i++)
-      for (size_t k = strlen(a->stops[i]) - 1; k > keep; k--)
-        if (k <= p->len && !memcmp(p->text + p->len - k, a->stops[i], k)) {
-          keep = k;
-          break;
-        }
-  size_t out = stopped ? stop_at : p->len - keep;
-  fwrite(p->text, 1, out, stdout);
-  fflush(stdout);
-  memmove(p->text, p->text + out, p->len - out);
-  p->len -= out;
-  if (p->text) p->text[p->len] = 0;
-  return stopped;
 }
 
 /* ---- the prompt ---- */
@@ -114,21 +70,10 @@ static llmc_status_t load_template(const run_args_t *a, const llmc_model_t *mode
     size_t len;
     return llmc_file_read_all(a->template_file, out, &len);
   }
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(model->metadata, "config"),
-                                                    "chat_template");
-  if (!cJSON_IsString(t))
-    return LLMC_ERROR(NOT_FOUND, "%s has no chat template; give one with --chat-template FILE", a->model_path);
-  *out = strdup(t->valuestring);
+  const char *t = llmc_chat_template_of_model(model);
+  if (!t) return LLMC_ERROR(NOT_FOUND, "%s has no chat template; give one with --chat-template FILE", a->model_path);
+  *out = strdup(t);
   return *out ? LLMC_OK : LLMC_ERROR(OUT_OF_MEMORY, "chat template");
-}
-
-static cJSON *token_string(const llmc_tokenizer_t *tok, int32_t id) {
-  size_t len = 0;
-  const char *text = id >= 0 ? llmc_tokenizer_token_text(tok, id, &len) : NULL;
-  char *s = strndup(text ? text : "", len);
-  cJSON *j = cJSON_CreateString(s ? s : "");
-  free(s);
-  return j;
 }
 
 /* The prompt's tokens: the rendered chat or the plain text. */
@@ -159,9 +104,8 @@ static llmc_status_t prompt_tokens(const run_args_t *a, const llmc_model_t *mode
   cJSON_AddStringToObject(m, "content", text);
   cJSON_AddItemToArray(messages, m);
   cJSON_AddBoolToObject(ctx, "add_generation_prompt", 1);
-  cJSON_AddItemToObject(ctx, "bos_token", token_string(tok, llmc_tokenizer_bos_id(tok)));
-  cJSON_AddItemToObject(ctx, "eos_token", token_string(tok, llmc_tokenizer_eos_id(tok)));
-  llmc_status_t st = llmc_chat_template_render(tpl, ctx, &rendered, &rendered_len, NULL);
+  llmc_status_t st = llmc_chat_context_add_special_tokens(ctx, tok);
+  if (!st) st = llmc_chat_template_render(tpl, ctx, &rendered, &rendered_len, NULL);
   cJSON_Delete(ctx);
   free(tpl);
   if (st) return llmc_status_annotate(st, "chat template");
@@ -185,6 +129,7 @@ static llmc_status_t generate(const run_args_t *a, const llmc_model_t *model, co
   int64_t positions = (int64_t)n_prompt + a->n_predict;
   llmc_engine_options_t options = {
       .n_threads = a->n_threads,
+      .kv_dtype = a->kv_dtype,
       .kv_blocks = (int32_t)((positions + LLMC_KV_DEFAULT_BLOCK_SIZE - 1) / LLMC_KV_DEFAULT_BLOCK_SIZE),
   };
   llmc_engine_t *engine = NULL;
@@ -197,38 +142,41 @@ static llmc_status_t generate(const run_args_t *a, const llmc_model_t *model, co
   llmc_kv_seq_t seq = {0};
   llmc_tokenizer_stream_t stream;
   llmc_tokenizer_stream_init(&stream, tok, LLMC_DETOKENIZE_SKIP_SPECIAL);
-  pending_t pending = {0};
+  llmc_stop_text_t held;
+  llmc_stop_text_init(&held, a->stops, a->n_stops);
   double t0 = now_s();
   if (!st) st = llmc_engine_feed(engine, &seq, prompt, (int32_t)n_prompt, LLMC_ENGINE_LOGITS_LAST, logits);
   double t1 = now_s();
   int32_t generated = 0, eos = llmc_tokenizer_eos_id(tok);
-  bool stopped = false;
-  while (!st && !stopped && generated < a->n_predict) {
-    int32_t token = llmc_sampler_sample(sampler, logits, NULL);
-    if (token == eos && !a->ignore_eos) break;
-    generated++;
-    llmc_sampler_accept(sampler, token, 1);
+  bool stopped = false, final = false;
+  while (!st && !stopped && !final) {
     const char *text;
     size_t len;
-    st = llmc_tokenizer_stream_push(&stream, token, &text, &len);
-    if (!st && !pending_append(&pending, text, len)) st = LLMC_ERROR(OUT_OF_MEMORY, "output");
-    if (!st) stopped = pending_flush(&pending, a, false);
-    if (!st && !stopped && generated < a->n_predict)
+    int32_t token = generated < a->n_predict ? llmc_sampler_sample(sampler, logits, NULL) : -1;
+    final = token < 0 || (token == eos && !a->ignore_eos);
+    if (final) { /* no more tokens: flush what the stream still holds */
+      st = llmc_tokenizer_stream_finish(&stream, &text, &len);
+    } else {
+      generated++;
+      llmc_sampler_accept(sampler, token, 1);
+      st = llmc_tokenizer_stream_push(&stream, token, &text, &len);
+    }
+    const char *out;
+    size_t out_len;
+    if (!st) st = llmc_stop_text_push(&held, text, len, final, &out, &out_len, &stopped);
+    if (!st) {
+      fwrite(out, 1, out_len, stdout);
+      fflush(stdout);
+    }
+    if (!st && !stopped && !final && generated < a->n_predict)
       st = llmc_engine_feed(engine, &seq, &token, 1, LLMC_ENGINE_LOGITS_LAST, logits);
-  }
-  if (!st && !stopped) {
-    const char *text;
-    size_t len;
-    st = llmc_tokenizer_stream_finish(&stream, &text, &len);
-    if (!st && !pending_append(&pending, text, len)) st = LLMC_ERROR(OUT_OF_MEMORY, "output");
-    if (!st) pending_flush(&pending, a, true);
   }
   double t2 = now_s();
   if (!st)
     fprintf(stderr, "\nllmc: prompt %zu tokens in %.3f s (%.1f tok/s), generated %d tokens in %.3f s (%.1f tok/s)\n",
             n_prompt, t1 - t0, (double)n_prompt / (t1 - t0), generated, t2 - t1,
             generated > 0 ? generated / (t2 - t1) : 0.0);
-  free(pending.text);
+  llmc_stop_text_deinit(&held);
   llmc_tokenizer_stream_deinit(&stream);
   llmc_kv_seq_deinit(llmc_engine_kv_cache(engine), &seq);
   llmc_sampler_destroy(sampler);
@@ -266,7 +214,7 @@ static llmc_status_t parse_float(const char *flag, const char *text, float *out)
 
 int llmc_cmd_run(int argc, char **argv) {
   enum { O_CHAT = 256, O_SYSTEM, O_TEMPLATE, O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT, O_PRESENCE, O_FREQUENCY,
-         O_SEED, O_STOP, O_IGNORE_EOS };
+         O_SEED, O_STOP, O_IGNORE_EOS, O_KV_TYPE };
   static const struct option long_options[] = {
       {"prompt", required_argument, NULL, 'p'},        {"file", required_argument, NULL, 'f'},
       {"n-predict", required_argument, NULL, 'n'},     {"threads", required_argument, NULL, 't'},
@@ -277,7 +225,8 @@ int llmc_cmd_run(int argc, char **argv) {
       {"presence-penalty", required_argument, NULL, O_PRESENCE},
       {"frequency-penalty", required_argument, NULL, O_FREQUENCY},
       {"seed", required_argument, NULL, O_SEED},       {"stop", required_argument, NULL, O_STOP},
-      {"ignore-eos", no_argument, NULL, O_IGNORE_EOS}, {"help", no_argument, NULL, 'h'},
+      {"ignore-eos", no_argument, NULL, O_IGNORE_EOS}, {"kv-type", required_argument, NULL, O_KV_TYPE},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   run_args_t a = {.n_predict = 128, .sampling = llmc_sampling_params_default()};
@@ -306,11 +255,12 @@ int llmc_cmd_run(int argc, char **argv) {
       a.sampling.seed = (uint64_t)seed;
       break;
     case O_STOP:
-      if (a.n_stops == MAX_STOPS) return llmc_cli_usage_error("run", usage, "at most %d --stop strings", MAX_STOPS);
+      if (a.n_stops == LLMC_MAX_STOP_STRINGS) return llmc_cli_usage_error("run", usage, "at most %d --stop strings", LLMC_MAX_STOP_STRINGS);
       if (!optarg[0]) return llmc_cli_usage_error("run", usage, "--stop needs a non-empty string");
       a.stops[a.n_stops++] = optarg;
       break;
     case O_IGNORE_EOS: a.ignore_eos = true; break;
+    case O_KV_TYPE: st = llmc_kv_dtype_parse(optarg, &a.kv_dtype); break;
     case 'h': fputs(usage, stdout); return 0;
     default: return llmc_cli_bad_option("run", usage, opt, argv);
     }

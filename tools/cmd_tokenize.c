@@ -3,8 +3,8 @@
  * One of the commands the project is checked with from outside
  * (DESIGN.md section 4), so its output is fixed: one JSON array of ids on
  * one line ("[1, 2, 3]"), nothing added around the text (no BOS / EOS).
- * SOURCE is a tokenizer.json, a GGUF file or a compiled model.so (whose
- * metadata "tokenizer" names the file to load), told apart by their magic
+ * SOURCE is a tokenizer.json, a GGUF file or a compiled model.so (which
+ * carries its tokenizer, docs/model-so.md), told apart by their magic
  * bytes. Special tokens written in the text are parsed as
  * tokenizer.json's added tokens say, unless --no-parse-special asks for
  * llama.cpp's default (special tokens as plain text). --batch tokenizes
@@ -29,8 +29,8 @@ static const char usage[] =
     "[1, 2, 3]. Nothing is added around the text (no BOS / EOS). A TEXT that starts\n"
     "with '-' goes after \"--\".\n"
     "\n"
-    "  SOURCE              a tokenizer.json, a .gguf, or a model.so whose metadata\n"
-    "                      names its tokenizer\n"
+    "  SOURCE              a tokenizer.json, a .gguf, or a model.so (which carries\n"
+    "                      its tokenizer)\n"
     "  --batch             standard input is a JSON array of strings; prints the ids\n"
     "                      of each, one array per line\n"
     "  --parse-special     special tokens written in the text (\"<|eot_id|>\", \"<s>\")\n"
@@ -52,8 +52,8 @@ static bool is_elf(const char *path) {
   return elf;
 }
 
-/* The tokenizer of a compiled model: its metadata's "tokenizer", paths
- * relative to the directory of the .so. */
+/* The tokenizer a compiled model carries (or, in a model.json written by
+ * hand, names), as llmc_tokenizer_load_for_model loads it. */
 static llmc_status_t load_model_tokenizer(const char *path, llmc_tokenizer_t **out) {
   llmc_model_options_t options = {.weights_mode = LLMC_WEIGHTS_MMAP};
   llmc_model_t *model = NULL;

@@ -9,8 +9,10 @@ int llmc_cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
 int llmc_cmd_invoke(int argc, char **argv);  /* cmd_invoke.c */
 int llmc_cmd_render_template(int argc, char **argv); /* cmd_render_template.c */
 int llmc_cmd_bench(int argc, char **argv);   /* cmd_bench.c */
+int llmc_cmd_bench_serve(int argc, char **argv); /* cmd_bench_serve.c */
 int llmc_cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int llmc_cmd_run(int argc, char **argv);      /* cmd_run.c */
+int llmc_cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int llmc_cmd_perplexity(int argc, char **argv); /* cmd_perplexity.c */
 int llmc_cmd_quantize(int argc, char **argv);   /* cmd_quantize.c */
 #ifdef LLMC_WITH_COMPILER

@@ -24,12 +24,14 @@ static const command_t commands[] = {
     {"opt", llmc_cmd_opt, "run compiler passes over a model and print the IR"},
 #endif
     {"run", llmc_cmd_run, "generate a completion of a prompt"},
+    {"serve", llmc_cmd_serve, "serve a model.so over an OpenAI-compatible HTTP API"},
     {"perplexity", llmc_cmd_perplexity, "perplexity over a text file, scored as llama.cpp does"},
     {"logits", llmc_cmd_logits, "write the logits after each of the given tokens"},
     {"inspect", llmc_cmd_inspect, "print a model.so's ABI, target, entry points and weights"},
     {"invoke", llmc_cmd_invoke, "call one entry point of a model.so (debugging)"},
     {"render-template", llmc_cmd_render_template, "render a chat template with a JSON context"},
     {"bench", llmc_cmd_bench, "measure prompt and generation speed of a model.so"},
+    {"bench-serve", llmc_cmd_bench_serve, "load-test an OpenAI-compatible server, as vLLM's benchmark_serving"},
     {"tokenize", llmc_cmd_tokenize, "print the token ids of a text (tokenizer.json, .gguf or .so)"},
     {"quantize", llmc_cmd_quantize, "quantize a .gguf's weights to q8_0, q4_0, q4_K or q6_K"},
 };

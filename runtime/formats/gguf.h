@@ -101,8 +101,9 @@ typedef struct llmc_gguf {
  * not know stays in the table (nbytes 0) so that a file with one exotic
  * tensor still opens; asking for its data is the error. */
 llmc_status_t llmc_gguf_open(const char *path, llmc_gguf_t **out);
-/* Parses size bytes at data (not copied; must outlive the result); `name`
- * is used in messages. For fuzzing and tests. */
+/* Parses size bytes at data (not copied; must outlive the result), with
+ * every check llmc_gguf_open makes; `name` is used in messages. For the
+ * tokenizer a model.so embeds (runtime/tokenizer.c), fuzzing and tests. */
 llmc_status_t llmc_gguf_parse(const uint8_t *data, uint64_t size, const char *name, llmc_gguf_t **out);
 /* Frees g (and unmaps the file if it mapped it). NULL is fine. */
 void llmc_gguf_close(llmc_gguf_t *g);

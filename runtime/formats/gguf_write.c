@@ -10,7 +10,9 @@
  * memory and written with the first tensor data. Tensor offsets (relative
  * to the data section) are only computed then, since general.alignment may
  * be set after the tensors are added. Data goes through a stdio buffer
- * straight to PATH.tmp. Integers are encoded little-endian byte by byte. */
+ * straight to PATH.tmp, or for a memory writer to an open_memstream
+ * buffer, so both kinds share every line but the last steps of finish.
+ * Integers are encoded little-endian byte by byte. */
 #include "formats/gguf_write.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 #define MAX_KEY_LEN 65535 /* the limits gguf.c checks when reading */
 #define MAX_NAME_LEN 64
 #define MAX_DIMS 4
+#define MEMORY_NAME "(in-memory GGUF)" /* a memory writer's "path" in messages */
 
 /* At most 80 bytes of a name, for messages. */
 #define SHOW_N(len, p) (int)((len) < 80 ? (len) : 80), (p)
@@ -45,8 +48,11 @@ typedef struct {
 } tensor_entry_t;
 
 struct llmc_gguf_writer {
-  char *path, *tmp_path; /* owned */
-  FILE *f;               /* PATH.tmp; NULL once closed */
+  char *path, *tmp_path; /* owned; both MEMORY_NAME for a memory writer */
+  FILE *f;               /* PATH.tmp or the memory stream; NULL once closed */
+  bool in_memory;        /* made by llmc_gguf_writer_create_memory */
+  char *mem;             /* memory writers: the stream's buffer (owned until taken) */
+  size_t mem_len;        /* its length, valid after a flush or close */
   uint64_t alignment;    /* general.alignment, or 32 */
   bytes_t *kv;           /* [n_kv] owned, in file order: each pair encoded (u64 key
                             length, key, u32 type, value) */
@@ -277,23 +283,45 @@ static llmc_status_t write_header(llmc_gguf_writer_t *w) {
   return s ? s : pad(w);
 }
 
-llmc_status_t llmc_gguf_writer_create(const char *path, llmc_gguf_writer_t **out) {
-  *out = NULL;
+/* A writer with no stream yet, its names copied; NULL without memory. */
+static llmc_gguf_writer_t *writer_new(const char *path, const char *tmp_suffix) {
   llmc_gguf_writer_t *w = calloc(1, sizeof *w);
-  size_t n = strlen(path) + sizeof ".tmp";
+  size_t n = strlen(path) + strlen(tmp_suffix) + 1;
   if (w) w->path = strdup(path);
   if (w) w->tmp_path = malloc(n);
   if (!w || !w->path || !w->tmp_path) {
     llmc_gguf_writer_destroy(w);
-    return LLMC_ERROR(OUT_OF_MEMORY, "%s", path);
+    return NULL;
   }
-  snprintf(w->tmp_path, n, "%s.tmp", path);
+  snprintf(w->tmp_path, n, "%s%s", path, tmp_suffix);
   w->alignment = DEFAULT_ALIGNMENT;
+  return w;
+}
+
+llmc_status_t llmc_gguf_writer_create(const char *path, llmc_gguf_writer_t **out) {
+  *out = NULL;
+  llmc_gguf_writer_t *w = writer_new(path, ".tmp");
+  if (!w) return LLMC_ERROR(OUT_OF_MEMORY, "%s", path);
   w->f = fopen(w->tmp_path, "wb");
   if (!w->f) {
     llmc_status_t s = LLMC_ERROR(IO, "cannot create %s: %s", w->tmp_path, strerror(errno));
     free(w->tmp_path); /* not ours to remove */
     w->tmp_path = NULL;
+    llmc_gguf_writer_destroy(w);
+    return s;
+  }
+  *out = w;
+  return LLMC_OK;
+}
+
+llmc_status_t llmc_gguf_writer_create_memory(llmc_gguf_writer_t **out) {
+  *out = NULL;
+  llmc_gguf_writer_t *w = writer_new(MEMORY_NAME, "");
+  if (!w) return LLMC_ERROR(OUT_OF_MEMORY, "%s", MEMORY_NAME);
+  w->in_memory = true;
+  w->f = open_memstream(&w->mem, &w->mem_len);
+  if (!w->f) {
+    llmc_status_t s = LLMC_ERROR(OUT_OF_MEMORY, "%s: %s", MEMORY_NAME, strerror(errno));
     llmc_gguf_writer_destroy(w);
     return s;
   }
@@ -340,14 +368,14 @@ llmc_status_t llmc_gguf_writer_finish(llmc_gguf_writer_t *w) {
                       (unsigned long long)t->nbytes);
   }
   int err = 0;
-  if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) err = errno ? errno : EIO;
+  if (fflush(w->f) != 0 || (!w->in_memory && fsync(fileno(w->f)) != 0)) err = errno ? errno : EIO;
   if (fclose(w->f) != 0 && !err) err = errno ? errno : EIO;
   w->f = NULL;
   if (err) {
     w->failed = true;
     return LLMC_ERROR(IO, "%s: write error: %s", w->tmp_path, strerror(err));
   }
-  if (rename(w->tmp_path, w->path) != 0) {
+  if (!w->in_memory && rename(w->tmp_path, w->path) != 0) {
     w->failed = true;
     return LLMC_ERROR(IO, "cannot rename %s to %s: %s", w->tmp_path, w->path, strerror(errno));
   }
@@ -355,10 +383,23 @@ llmc_status_t llmc_gguf_writer_finish(llmc_gguf_writer_t *w) {
   return LLMC_OK;
 }
 
+llmc_status_t llmc_gguf_writer_take_memory(llmc_gguf_writer_t *w, uint8_t **out,
+                                           uint64_t *out_len) {
+  *out = NULL;
+  *out_len = 0;
+  if (!w->in_memory || !w->finished || !w->mem)
+    return LLMC_ERROR(INTERNAL, "%s: no finished in-memory file to take", w->tmp_path);
+  *out = (uint8_t *)w->mem;
+  *out_len = w->mem_len;
+  w->mem = NULL;
+  return LLMC_OK;
+}
+
 void llmc_gguf_writer_destroy(llmc_gguf_writer_t *w) {
   if (!w) return;
-  if (w->f) fclose(w->f);
-  if (!w->finished && w->tmp_path) unlink(w->tmp_path);
+  if (w->f) fclose(w->f); /* a memory stream's buffer is final only after this */
+  if (!w->finished && !w->in_memory && w->tmp_path) unlink(w->tmp_path);
+  free(w->mem);
   for (uint64_t i = 0; i < w->n_kv; i++) free(w->kv[i].data);
   free(w->kv);
   free(w->tensors);

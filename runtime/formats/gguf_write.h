@@ -11,7 +11,10 @@
  *
  * The file is written as PATH.tmp and renamed to PATH only by a successful
  * finish; a writer destroyed before that removes PATH.tmp, so a failure at
- * any point leaves no partial file, and an existing PATH as it was. */
+ * any point leaves no partial file, and an existing PATH as it was. A
+ * writer can also keep the file in memory (llmc_gguf_writer_create_memory):
+ * the compiler embeds a tokenizer's metadata-only GGUF in a model.so that
+ * way, with no file to clean up. */
 #ifndef LLMC_FORMATS_GGUF_WRITE_H
 #define LLMC_FORMATS_GGUF_WRITE_H
 
@@ -25,6 +28,11 @@ typedef struct llmc_gguf_writer llmc_gguf_writer_t;
 /* Creates PATH.tmp (truncating a stale one) and a writer for it in *out.
  * An IO error names PATH.tmp when it cannot be created. */
 llmc_status_t llmc_gguf_writer_create(const char *path, llmc_gguf_writer_t **out);
+
+/* Creates a writer whose file is kept in memory instead: the same bytes,
+ * handed out by llmc_gguf_writer_take_memory after finish. Error messages
+ * call it "(in-memory GGUF)". */
+llmc_status_t llmc_gguf_writer_create_memory(llmc_gguf_writer_t **out);
 
 /* Adds key/value kv, read from another file by gguf.h, as it is (same
  * type, same bytes). A key the writer already has is replaced, and moves
@@ -54,11 +62,19 @@ llmc_status_t llmc_gguf_writer_write(llmc_gguf_writer_t *w, const void *data, ui
 
 /* Completes the file: an error naming the first tensor whose data is
  * short, otherwise writes what is left, flushes it to disk and renames
- * PATH.tmp to PATH. The writer must still be destroyed. */
+ * PATH.tmp to PATH (a memory writer's bytes are then complete). The
+ * writer must still be destroyed. */
 llmc_status_t llmc_gguf_writer_finish(llmc_gguf_writer_t *w);
 
-/* Frees w; unless finish succeeded, closes and removes PATH.tmp. NULL is
- * fine. */
+/* The file of a writer made by llmc_gguf_writer_create_memory, after a
+ * successful finish: *out (malloc'ed; the caller frees it) holds *out_len
+ * bytes, and the writer holds them no longer. INTERNAL for another writer,
+ * before finish, or a second time. */
+llmc_status_t llmc_gguf_writer_take_memory(llmc_gguf_writer_t *w, uint8_t **out,
+                                           uint64_t *out_len);
+
+/* Frees w; unless finish succeeded, closes and removes PATH.tmp (a memory
+ * writer frees its bytes unless they were taken). NULL is fine. */
 void llmc_gguf_writer_destroy(llmc_gguf_writer_t *w);
 
 #endif /* LLMC_FORMATS_GGUF_WRITE_H */

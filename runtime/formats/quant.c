@@ -26,6 +26,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "llmc/numerics.h"
+
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -39,48 +41,11 @@ enum {
 
 /* ---- scalar helpers ------------------------------------------------------ */
 
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
+/* The f16 conversions and q8_0's quantizer are llmc/numerics.h's, which the
+ * KV cache kernels compile too. */
+uint16_t llmc_quant_f32_to_f16(float f) { return llmc_f32_to_f16(f); }
 
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-uint16_t llmc_quant_f32_to_f16(float f) {
-  uint32_t x = float_bits(f), a = x & 0x7fffffffu;
-  uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-  if (a > 0x7f800000u) /* NaN */
-    return sign | 0x7e00u;
-  if (a >= 0x477ff000u) /* 65520 and up round past 65504, the largest half */
-    return sign | 0x7c00u;
-  if (a >= 0x38800000u) { /* normal half (>= 2^-14): round the low 13 bits to even */
-    uint32_t r = a + 0x0fffu + ((a >> 13) & 1u);
-    return sign | (uint16_t)((r - 0x38000000u) >> 13); /* rebias 127 -> 15; a carry bumps e */
-  }
-  /* Subnormal half: the value in units of 2^-24, rounded to even. */
-  uint32_t e = a >> 23;
-  if (e < 102) /* below 2^-25: rounds to 0 */
-    return sign;
-  uint32_t m = (a & 0x7fffffu) | 0x800000u, shift = 126 - e; /* value = m * 2^-shift units */
-  uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-  if (rem > half || (rem == half && (q & 1u)))
-    q++;
-  return sign | (uint16_t)q;
-}
-
-float llmc_quant_f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  if (e == 0) /* zero or subnormal: m * 2^-24 */
-    return bits_float(sign | float_bits((float)m * 0x1p-24f));
-  if (e == 31) /* inf, or NaN (made quiet, as ggml's conversion does) */
-    return bits_float(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0));
-  return bits_float(sign | ((e + 112) << 23) | (m << 13));
-}
+float llmc_quant_f16_to_f32(uint16_t h) { return llmc_f16_to_f32(h); }
 
 static float load_f16(const uint8_t *p) {
   return llmc_quant_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
@@ -96,18 +61,8 @@ static void store_f16(uint8_t *p, float f) {
  * reading the mantissa. Exact for |v| < 2^22; beyond that (and for inf and
  * NaN) it returns the same meaningless value ggml's does. */
 static int nearest_int(float v) {
-  uint32_t i = float_bits(v + 12582912.0f);
+  uint32_t i = llmc_float_bits(v + 12582912.0f);
   return (int)(i & 0x007fffffu) - 0x00400000;
-}
-
-/* The int8 that x86-64 code gets from a float-to-int8 cast (cvttss2si, then
- * the low byte): truncation toward zero, and 0 for NaN or anything past
- * int32 (whose "integer indefinite" 0x80000000 has a zero low byte). */
-static int trunc_to_int8(float v) {
-  if (!(v > -2147483649.0f && v < 2147483648.0f))
-    return 0;
-  int low = (int)((uint32_t)(int32_t)v & 0xffu);
-  return low > 127 ? low - 256 : low;
 }
 
 /* The int8 value of an int, modulo 256 (as ggml's int-to-int8 stores). */
@@ -121,16 +76,9 @@ static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi :
 /* ---- q8_0 ------------------------------------------------------------------ */
 
 static void quantize_q8_0(const float *x, uint8_t *blk) {
-  float amax = 0.0f;
-  for (int j = 0; j < QK_SMALL; j++) {
-    float a = fabsf(x[j]);
-    amax = amax > a ? amax : a; /* ggml's MAX(amax, a): a NaN is kept only if last */
-  }
-  float d = amax / 127.0f;
-  float id = d != 0.0f ? 1.0f / d : 0.0f;
-  store_f16(blk, d);
-  for (int j = 0; j < QK_SMALL; j++)
-    blk[2 + j] = (uint8_t)trunc_to_int8(roundf(x[j] * id));
+  uint16_t d = llmc_q8_0_quantize(x, (int8_t *)(blk + 2));
+  blk[0] = (uint8_t)d;
+  blk[1] = (uint8_t)(d >> 8);
 }
 
 static void dequantize_q8_0(const uint8_t *blk, float *y) {
@@ -153,7 +101,8 @@ static void quantize_q4_0(const float *x, uint8_t *blk) {
   float id = d != 0.0f ? 1.0f / d : 0.0f;
   store_f16(blk, d);
   for (int j = 0; j < QK_SMALL / 2; j++) {
-    int lo = trunc_to_int8(x[j] * id + 8.5f), hi = trunc_to_int8(x[j + QK_SMALL / 2] * id + 8.5f);
+    int lo = llmc_trunc_to_int8(x[j] * id + 8.5f);
+    int hi = llmc_trunc_to_int8(x[j + QK_SMALL / 2] * id + 8.5f);
     lo = lo < 15 ? lo : 15;
     hi = hi < 15 ? hi : 15;
     blk[2 + j] = (uint8_t)((unsigned)lo | (unsigned)hi << 4);

@@ -28,24 +28,13 @@
 
 enum {
   ATTN_CHUNK = 32, /* cache positions scored per softmax rescale */
+  ATTN_TILE = 8,   /* (row, query head) pairs that share each decoded chunk of f16 or q8_0 */
   MAX_HEAD_DIM = 256,
   MAX_EXPERTS = 256,
   MATMUL_KC = 256, /* K chunk of a matmul tile: a multiple of LANES */
 };
 
 /* ---- scalar math (no libm) ---------------------------------------------- */
-
-INLINE uint32_t float_bits(float f) {
-  uint32_t u;
-  __builtin_memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-INLINE float bits_float(uint32_t u) {
-  float f;
-  __builtin_memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 /* e^x, relative error below 2e-7 over the whole finite range (measured in
  * the test). x = n ln2 + r with |r| <= ln2/2; e^r by the Cephes polynomial;
@@ -58,7 +47,7 @@ INLINE float k_expf(float x) {
   x = x > 89.0f ? 89.0f : x;             /* e^89 overflows to +inf */
   float t = x * 1.44269504088896341f + round_magic;
   float n = t - round_magic;
-  int32_t ni = (int32_t)(float_bits(t) - float_bits(round_magic)); /* n as an integer */
+  int32_t ni = (int32_t)(llmc_float_bits(t) - llmc_float_bits(round_magic)); /* n as an integer */
   /* ln2 = 0.693359375 - 2.12194440e-4 (+ tiny): n * 0.693359375 is exact. */
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
@@ -71,7 +60,8 @@ INLINE float k_expf(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
   int32_t n1 = ni / 2, n2 = ni - n1; /* both in [-75, 64] */
-  float s1 = bits_float((uint32_t)(n1 + 127) << 23), s2 = bits_float((uint32_t)(n2 + 127) << 23);
+  float s1 = llmc_bits_float((uint32_t)(n1 + 127) << 23);
+  float s2 = llmc_bits_float((uint32_t)(n2 + 127) << 23);
   return p * s1 * s2;
 }
 
@@ -401,113 +391,302 @@ void llmc_k_rope(const float *x, const int32_t *positions, const float *inv_freq
 
 /* ---- the paged KV cache --------------------------------------------------- */
 
-/* Floats of K (or V) of one layer: n_blocks * block_size slots of kv_dim. */
-INLINE int64_t kv_layer_floats(const llmc_kv_cache_view_t *kv, int32_t kv_dim) {
-  return (int64_t)kv->n_blocks * kv->block_size * kv_dim;
+/* The cache's element type (abi.h) is the runtime's choice, not the
+ * model's, so it comes with the step. kv_store branches on it once per
+ * call and attention once per tile of queries; each branch runs a body
+ * specialised for its type (the dtype argument of the INLINE helpers below
+ * is always a constant). Values are decoded to f32 exactly and every sum
+ * is the f32 code's, so a row's result depends on the stored values alone. */
+
+/* Bytes of K (or V) of one layer: n_blocks * block_size slots. */
+INLINE int64_t kv_layer_bytes(const llmc_kv_cache_view_t *kv, int64_t slot_bytes) {
+  return (int64_t)kv->n_blocks * kv->block_size * slot_bytes;
+}
+
+/* The slot at dst = x [kv_dim], encoded as abi.h says. Loops rather than
+ * memcpy: the kernels call no libc. */
+INLINE void kv_encode(int32_t dtype, const float *x, uint8_t *dst, int64_t kv_dim) {
+  if (dtype == LLMC_KV_F32) {
+    float *o = (float *)dst; /* [kv_dim] */
+    for (int64_t d = 0; d < kv_dim; d++)
+      o[d] = x[d];
+  } else if (dtype == LLMC_KV_F16) {
+    for (int64_t d = 0; d < kv_dim; d++) {
+      uint16_t h = llmc_f32_to_f16(x[d]);
+      __builtin_memcpy(dst + 2 * d, &h, sizeof h);
+    }
+  } else { /* q8_0: kv_dim int8 values, then one f16 scale per group of 32 */
+    for (int64_t g = 0; g < kv_dim / LLMC_Q8_0_GROUP; g++) {
+      uint16_t scale = llmc_q8_0_quantize(x + g * LLMC_Q8_0_GROUP,
+                                          (int8_t *)dst + g * LLMC_Q8_0_GROUP);
+      __builtin_memcpy(dst + kv_dim + 2 * g, &scale, sizeof scale);
+    }
+  }
+}
+
+INLINE void kv_store(int32_t dtype, const llmc_step_t *step, const float *k, const float *v,
+                     int32_t layer, int32_t kv_dim, int32_t task, int32_t n_tasks) {
+  int64_t slot_bytes = llmc_kv_slot_bytes(dtype, kv_dim), t0, t1;
+  int64_t layer_bytes = kv_layer_bytes(&step->kv, slot_bytes);
+  /* Slot s = block * block_size + offset lands at s * slot_bytes past the
+   * base of the layer's K (and V) in the layout of abi.h. */
+  uint8_t *k_cache = step->kv.data + 2 * layer * layer_bytes;
+  uint8_t *v_cache = k_cache + layer_bytes;
+  task_range(step->batch.n_tokens, task, n_tasks, &t0, &t1);
+  for (int64_t t = t0; t < t1; t++) { /* rows of k, v [T, kv_dim] */
+    int64_t slot = step->batch.slots[t];
+    kv_encode(dtype, k + t * kv_dim, k_cache + slot * slot_bytes, kv_dim);
+    kv_encode(dtype, v + t * kv_dim, v_cache + slot * slot_bytes, kv_dim);
+  }
 }
 
 void llmc_k_kv_store(const llmc_step_t *step, const float *k, const float *v, int32_t layer,
                      int32_t kv_dim, int32_t task, int32_t n_tasks) {
-  int64_t t0, t1, layer_floats = kv_layer_floats(&step->kv, kv_dim);
-  /* Slot s = block * block_size + offset lands at s * kv_dim past the base
-   * of the layer's K (and V) in the layout of abi.h. */
-  float *k_cache = step->kv.data + 2 * layer * layer_floats;
-  float *v_cache = k_cache + layer_floats;
-  task_range(step->batch.n_tokens, task, n_tasks, &t0, &t1);
-  for (int64_t t = t0; t < t1; t++) { /* rows of k, v [T, kv_dim] */
-    int64_t slot = step->batch.slots[t];
-    for (int64_t d = 0; d < kv_dim; d++) {
-      k_cache[slot * kv_dim + d] = k[t * kv_dim + d];
-      v_cache[slot * kv_dim + d] = v[t * kv_dim + d];
-    }
+  switch (step->kv.dtype) {
+  case LLMC_KV_F16:
+    kv_store(LLMC_KV_F16, step, k, v, layer, kv_dim, task, n_tasks);
+    break;
+  case LLMC_KV_Q8_0:
+    kv_store(LLMC_KV_Q8_0, step, k, v, layer, kv_dim, task, n_tasks);
+    break;
+  default: /* LLMC_KV_F32; the runtime hands out no other type */
+    kv_store(LLMC_KV_F32, step, k, v, layer, kv_dim, task, n_tasks);
+    break;
   }
 }
 
 /* One (sequence, kv head)'s view of the cache for attention. */
 typedef struct attn_seq {
-  const float *k, *v;   /* the layer's keys/values, offset to the kv head: slot s at s * kv_dim */
+  const uint8_t *k, *v; /* the layer's keys/values: slot s at s * slot_bytes */
   const int32_t *table; /* [max_blocks] the sequence's physical blocks */
-  int64_t kv_dim;       /* floats per slot */
+  int64_t slot_bytes;   /* bytes per slot */
+  int64_t kv_dim;       /* elements per slot */
+  int64_t head_off;     /* the kv head's first element in a slot */
   int32_t block_size;
   int32_t head_dim;
   float scale, softcap; /* softcap 0 = none */
   int32_t window;       /* 0 = none */
 } attn_seq;
 
-/* out [head_dim] = softmax over cache positions [lo, p] of (q · k) v, with
- * q [head_dim]. Online softmax over chunks of ATTN_CHUNK positions starting
- * at lo: scores of a chunk, one rescale of the running sum and accumulator
- * to the new maximum, then the chunk's weighted values. */
-static void attend_row(const attn_seq *a, const float *q, int32_t p, float *out) {
-  int32_t lo = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+/* One query row and head: what it attends to, and its online softmax. */
+typedef struct attn_query {
+  const float *q;          /* [head_dim] */
+  float *out;              /* [head_dim] */
+  int32_t lo, p;           /* the cache positions it attends to: [lo, p] */
+  float max, sum;          /* the running maximum score and sum of e^(score - max) */
   float acc[MAX_HEAD_DIM]; /* [head_dim] sum of e^(score - max) * v */
+} attn_query;
+
+/* The first cache position a query at position p attends to. */
+INLINE int32_t attn_lo(const attn_seq *a, int32_t p) {
+  return a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+}
+
+/* The query of the row at position p, state empty. */
+INLINE void attn_query_init(const attn_seq *a, attn_query *aq, const float *q, int32_t p,
+                            float *out) {
+  aq->q = q;
+  aq->out = out;
+  aq->p = p;
+  aq->lo = attn_lo(a, p);
+  aq->max = -__builtin_inff();
+  aq->sum = 0.0f;
   for (int32_t d = 0; d < a->head_dim; d++)
-    acc[d] = 0.0f;
-  float max = -__builtin_inff(), sum = 0.0f;
-  for (int32_t c0 = lo; c0 <= p; c0 += ATTN_CHUNK) { /* chunks [c0, c1) of [lo, p] */
-    int32_t n = p + 1 - c0 < ATTN_CHUNK ? p + 1 - c0 : ATTN_CHUNK;
-    int64_t at[ATTN_CHUNK];  /* [n] float offset of each position's slot */
-    float score[ATTN_CHUNK]; /* [n] */
-    float chunk_max = -__builtin_inff();
-    int32_t block = c0 / a->block_size, offset = c0 % a->block_size;
-    for (int32_t i = 0; i < n; i++) {
-      at[i] = ((int64_t)a->table[block] * a->block_size + offset) * a->kv_dim;
-      float s;
-      dot_rows(q, 0, 1, a->k + at[i], a->head_dim, &s);
-      s *= a->scale;
-      if (a->softcap > 0.0f)
-        s = a->softcap * k_tanhf(s / a->softcap);
-      score[i] = s;
-      chunk_max = s > chunk_max ? s : chunk_max;
-      if (++offset == a->block_size) {
-        offset = 0;
-        block++;
+    aq->acc[d] = 0.0f;
+}
+
+/* One step of the online softmax: the n <= ATTN_CHUNK positions whose keys
+ * and values ([head_dim] f32 each) are k[i] and v[i]: their scores, one
+ * rescale of the sum and accumulator to the new maximum, then the weighted
+ * values. Every cache type goes through here, so they differ only in the
+ * values read. */
+INLINE void attend_chunk(const attn_seq *a, attn_query *aq, const float *const *k,
+                         const float *const *v, int32_t n) {
+  float score[ATTN_CHUNK]; /* [n] */
+  float chunk_max = -__builtin_inff();
+  for (int32_t i = 0; i < n; i++) {
+    float s;
+    dot_rows(aq->q, 0, 1, k[i], a->head_dim, &s);
+    s *= a->scale;
+    if (a->softcap > 0.0f)
+      s = a->softcap * k_tanhf(s / a->softcap);
+    score[i] = s;
+    chunk_max = s > chunk_max ? s : chunk_max;
+  }
+  float new_max = chunk_max > aq->max ? chunk_max : aq->max;
+  float rescale = k_expf(aq->max - new_max); /* 0 for the first chunk (max = -inf) */
+  aq->sum *= rescale;
+  for (int32_t d = 0; d < a->head_dim; d++)
+    aq->acc[d] *= rescale;
+  for (int32_t i = 0; i < n; i++) {
+    float e = k_expf(score[i] - new_max);
+    aq->sum += e;
+    for (int32_t d = 0; d < a->head_dim; d++)
+      aq->acc[d] += e * v[i][d];
+  }
+  aq->max = new_max;
+}
+
+INLINE void attn_query_finish(const attn_seq *a, attn_query *aq) {
+  float inv_sum = 1.0f / aq->sum;
+  for (int32_t d = 0; d < a->head_dim; d++)
+    aq->out[d] = aq->acc[d] * inv_sum;
+}
+
+/* Byte offset of position pos's slot in the sequence's K (or V). */
+INLINE int64_t attn_slot_at(const attn_seq *a, int32_t pos) {
+  return ((int64_t)a->table[pos / a->block_size] * a->block_size + pos % a->block_size) *
+         a->slot_bytes;
+}
+
+/* The kv head's [head_dim] elements of the slot at p (a key or a value),
+ * of type dtype (f16 or q8_0), decoded exactly into out [head_dim]. */
+INLINE void kv_decode_head(int32_t dtype, const attn_seq *a, const uint8_t *p, float *out) {
+  int64_t n = a->head_dim;
+  if (dtype == LLMC_KV_F16) {
+    const uint8_t *h = p + 2 * a->head_off; /* [head_dim] halves */
+    int64_t d = 0;
+    for (; d + LANES <= n; d += LANES) {
+      v16f x;
+      load_f16x16(h + 2 * d, &x);
+      __builtin_memcpy(out + d, &x, sizeof x);
+    }
+    for (; d < n; d++) /* head_dim % 16 tail */
+      out[d] = load_f16(h + 2 * d);
+    return;
+  }
+  const int8_t *q = (const int8_t *)p + a->head_off; /* [head_dim] */
+  for (int64_t d = 0; d < n;) { /* the head's share of each group of 32, one scale each */
+    int64_t g = (a->head_off + d) / LLMC_Q8_0_GROUP;
+    int64_t end = (g + 1) * LLMC_Q8_0_GROUP - a->head_off;
+    end = end < n ? end : n;
+    float scale = load_f16(p + a->kv_dim + 2 * g);
+    for (; d < end; d++)
+      out[d] = (float)q[d] * scale;
+  }
+}
+
+/* out [head_dim] of each of n <= ATTN_TILE queries (rows and heads
+ * sharing one kv head, their lo less than ATTN_TILE apart) = softmax over
+ * its cache positions [lo, p] of (q · k) v, in chunks of ATTN_CHUNK
+ * positions from its lo. The queries go in step, so that what they share
+ * is read once: round r takes every query's chunk r (together less than
+ * ATTN_CHUNK + ATTN_TILE positions), finds each position's key and value
+ * once — in place for f32, decoded for f16 and q8_0, where decoding costs
+ * more than the arithmetic it feeds — and then each query does its chunk.
+ * A query's arithmetic never depends on the others: the tile changes no
+ * bit of any result. */
+INLINE void attend_tile_as(int32_t dtype, const attn_seq *a, attn_query *qs, int32_t n) {
+  enum { SPAN = ATTN_CHUNK + ATTN_TILE };
+  float kbuf[SPAN][MAX_HEAD_DIM], vbuf[SPAN][MAX_HEAD_DIM]; /* decoded keys, values (not f32) */
+  const float *krow[SPAN], *vrow[SPAN]; /* [end - first] each position's, as f32 */
+  for (int32_t r0 = 0;; r0 += ATTN_CHUNK) { /* round: chunk [lo + r0, ...) of each query */
+    int32_t first = 0, end = -1;            /* the positions of the round */
+    for (int32_t j = 0; j < n; j++) {
+      int32_t c0 = qs[j].lo + r0;
+      int32_t c1 = qs[j].p + 1 - c0 < ATTN_CHUNK ? qs[j].p + 1 : c0 + ATTN_CHUNK;
+      if (c0 > qs[j].p)
+        continue;
+      first = end < 0 || c0 < first ? c0 : first;
+      end = c1 > end ? c1 : end;
+    }
+    if (end < 0)
+      break;
+    for (int32_t pos = first; pos < end; pos++) {
+      int64_t at = attn_slot_at(a, pos);
+      if (dtype == LLMC_KV_F32) {
+        krow[pos - first] = (const float *)(a->k + at) + a->head_off;
+        vrow[pos - first] = (const float *)(a->v + at) + a->head_off;
+      } else {
+        kv_decode_head(dtype, a, a->k + at, kbuf[pos - first]);
+        kv_decode_head(dtype, a, a->v + at, vbuf[pos - first]);
+        krow[pos - first] = kbuf[pos - first];
+        vrow[pos - first] = vbuf[pos - first];
       }
     }
-    float new_max = chunk_max > max ? chunk_max : max;
-    float rescale = k_expf(max - new_max); /* 0 for the first chunk (max = -inf) */
-    sum *= rescale;
-    for (int32_t d = 0; d < a->head_dim; d++)
-      acc[d] *= rescale;
-    for (int32_t i = 0; i < n; i++) {
-      float e = k_expf(score[i] - new_max);
-      const float *vrow = a->v + at[i]; /* [head_dim] */
-      sum += e;
-      for (int32_t d = 0; d < a->head_dim; d++)
-        acc[d] += e * vrow[d];
+    for (int32_t j = 0; j < n; j++) {
+      int32_t c0 = qs[j].lo + r0;
+      if (c0 <= qs[j].p)
+        attend_chunk(a, &qs[j], krow + (c0 - first), vrow + (c0 - first),
+                     qs[j].p + 1 - c0 < ATTN_CHUNK ? qs[j].p + 1 - c0 : ATTN_CHUNK);
     }
-    max = new_max;
   }
-  float inv_sum = 1.0f / sum;
-  for (int32_t d = 0; d < a->head_dim; d++)
-    out[d] = acc[d] * inv_sum;
+  for (int32_t j = 0; j < n; j++)
+    attn_query_finish(a, &qs[j]);
+}
+
+/* attend_tile_as for the cache's type: one branch per tile. */
+static void attend_tile(int32_t dtype, const attn_seq *a, attn_query *qs, int32_t n) {
+  switch (dtype) {
+  case LLMC_KV_F16:
+    attend_tile_as(LLMC_KV_F16, a, qs, n);
+    break;
+  case LLMC_KV_Q8_0:
+    attend_tile_as(LLMC_KV_Q8_0, a, qs, n);
+    break;
+  default: /* LLMC_KV_F32 */
+    attend_tile_as(LLMC_KV_F32, a, qs, n);
+    break;
+  }
+}
+
+/* Query heads [h0, h0 + nh) (nh <= ATTN_TILE) of sequence s, which share
+ * the kv head of a: s's rows in tiles of up to ATTN_TILE / nh rows whose
+ * lo lie less than ATTN_TILE apart. q, out [T, row]. */
+static void attend_heads(const llmc_step_t *step, const attn_seq *a, const float *q, float *out,
+                         int64_t s, int64_t h0, int32_t nh, int64_t row) {
+  const llmc_batch_t *batch = &step->batch;
+  attn_query qs[ATTN_TILE];
+  int32_t n = 0, lo_min = 0, lo_max = 0; /* queries in qs, the range of their lo */
+  for (int64_t t = batch->seq_start[s]; t < batch->seq_start[s + 1]; t++) { /* s's rows */
+    int32_t p = batch->positions[t], lo = attn_lo(a, p);
+    int32_t new_min = n > 0 && lo_min < lo ? lo_min : lo;
+    int32_t new_max = n > 0 && lo_max > lo ? lo_max : lo;
+    if (n > 0 && (n + nh > ATTN_TILE || new_max - new_min >= ATTN_TILE)) {
+      attend_tile(step->kv.dtype, a, qs, n);
+      n = 0;
+      new_min = new_max = lo;
+    }
+    lo_min = new_min;
+    lo_max = new_max;
+    for (int64_t h = h0; h < h0 + nh; h++, n++)
+      attn_query_init(a, &qs[n], q + t * row + h * a->head_dim, p, out + t * row + h * a->head_dim);
+  }
+  if (n > 0)
+    attend_tile(step->kv.dtype, a, qs, n);
 }
 
 void llmc_k_attention(const llmc_step_t *step, const float *q, float *out, int32_t layer,
                       int32_t heads, int32_t kv_heads, int32_t head_dim, int32_t kv_dim,
                       float scale, float softcap, int32_t window, int32_t task, int32_t n_tasks) {
   const llmc_batch_t *batch = &step->batch;
-  int64_t layer_floats = kv_layer_floats(&step->kv, kv_dim), row = (int64_t)heads * head_dim;
-  const float *k_cache = step->kv.data + 2 * layer * layer_floats;
+  int64_t slot_bytes = llmc_kv_slot_bytes(step->kv.dtype, kv_dim);
+  int64_t layer_bytes = kv_layer_bytes(&step->kv, slot_bytes), row = (int64_t)heads * head_dim;
+  const uint8_t *k_cache = step->kv.data + 2 * layer * layer_bytes;
   int32_t group = heads / kv_heads; /* query heads per kv head */
   int64_t i0, i1;
   task_range((int64_t)batch->n_seqs * heads, task, n_tasks, &i0, &i1);
-  for (int64_t i = i0; i < i1; i++) { /* (sequence, head) pairs */
+  for (int64_t i = i0; i < i1;) { /* (sequence, head) pairs */
     int64_t s = i / heads, h = i % heads;
-    int64_t kv_off = (h / group) * head_dim;
+    /* This task's heads of s that share h's kv head, ATTN_TILE at most. */
+    int64_t h1 = (h / group + 1) * group;
+    h1 = h1 - h > ATTN_TILE ? h + ATTN_TILE : h1;
+    h1 = s * heads + h1 > i1 ? i1 - s * heads : h1;
     attn_seq a = {
-        .k = k_cache + kv_off,
-        .v = k_cache + layer_floats + kv_off,
+        .k = k_cache,
+        .v = k_cache + layer_bytes,
         .table = batch->block_table + s * batch->max_blocks,
+        .slot_bytes = slot_bytes,
         .kv_dim = kv_dim,
+        .head_off = (h / group) * head_dim,
         .block_size = step->kv.block_size,
         .head_dim = head_dim,
         .scale = scale,
         .softcap = softcap,
         .window = window,
     };
-    for (int64_t t = batch->seq_start[s]; t < batch->seq_start[s + 1]; t++) /* s's rows of q, out */
-      attend_row(&a, q + t * row + h * head_dim, batch->positions[t], out + t * row + h * head_dim);
+    attend_heads(step, &a, q, out, s, h, (int32_t)(h1 - h), row);
+    i = s * heads + h1;
   }
 }
 

@@ -83,7 +83,9 @@ void llmc_k_rope(const float *x, const int32_t *positions, const float *inv_freq
                  int32_t task, int32_t n_tasks);
 
 /* Writes k [T, kv_dim] and v [T, kv_dim] of each token into its cache slot
- * (step->batch.slots) in `layer`. Tasks split rows. */
+ * (step->batch.slots) in `layer`, encoded in the cache's type
+ * (step->kv.dtype: f32, f16, or q8_0 with kv_dim % 32 == 0; abi.h). Tasks
+ * split rows. */
 void llmc_k_kv_store(const llmc_step_t *step, const float *k, const float *v, int32_t layer,
                      int32_t kv_dim, int32_t task, int32_t n_tasks);
 
@@ -91,8 +93,10 @@ void llmc_k_kv_store(const llmc_step_t *step, const float *k, const float *v, in
  * of sequence s at position p attends to cache positions [lo, p] of s, with
  * lo = window ? max(0, p - window + 1) : 0; query head h reads kv head
  * h / (heads / kv_heads). scores = q·k * scale, then softcap*tanh(s/softcap)
- * when softcap > 0, softmax, weighted sum of v. Tasks enumerate
- * (sequence, head) pairs; online softmax keeps it free of scratch memory. */
+ * when softcap > 0, softmax, weighted sum of v. Keys and values of any
+ * cache type are decoded to f32 exactly and everything is computed in f32,
+ * in the same order for every type. Tasks enumerate (sequence, head) pairs;
+ * online softmax keeps it free of scratch memory. */
 void llmc_k_attention(const llmc_step_t *step, const float *q, float *out, int32_t layer,
                       int32_t heads, int32_t kv_heads, int32_t head_dim, int32_t kv_dim,
                       float scale, float softcap, int32_t window, int32_t task, int32_t n_tasks);

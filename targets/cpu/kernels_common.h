@@ -5,8 +5,9 @@
  * a dot product (element k in lane k % LANES of a 16-float vector, the lanes
  * added in the one tree reduce_lanes() draws), splitting work between tasks
  * (task_range()), cutting a matmul into tiles (matmul_tiles()), embedding an
- * unknown token (embed_known_token()). So those live here, once, rather
- * than in copies that could drift apart.
+ * unknown token (embed_known_token()), decoding halves (load_f16(),
+ * load_f16x16(): f16 weights and the f16 and q8_0 KV cache). So those live
+ * here, once, rather than in copies that could drift apart.
  *
  * Each .c file is compiled on its own, by clang-19 into freestanding
  * bitcode (no libc, no libm) and natively into the unit tests, so the
@@ -15,6 +16,8 @@
 #define LLMC_TARGETS_CPU_KERNELS_COMMON_H
 
 #include <stdint.h>
+
+#include "llmc/numerics.h"
 
 /* Small helpers must disappear into their callers so that shapes become
  * constants there; their loops are written for a constant trip count. */
@@ -29,6 +32,8 @@ enum {
 typedef float v16f __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
+typedef uint16_t v16u16 __attribute__((vector_size(32)));
+typedef uint32_t v16u32 __attribute__((vector_size(64)));
 
 /* [*begin, *end): the share `task` of `n_tasks` of n items. */
 INLINE void task_range(int64_t n, int32_t task, int32_t n_tasks, int64_t *begin, int64_t *end) {
@@ -84,6 +89,33 @@ INLINE int embed_known_token(int32_t tok, int32_t V, float *o, int32_t D) {
   for (int64_t d = 0; d < D; d++)
     o[d] = 0.0f;
   return 0;
+}
+
+/* The little-endian binary16 at p as f32 (exact; NaN made quiet). */
+INLINE float load_f16(const uint8_t *p) {
+  uint16_t h;
+  __builtin_memcpy(&h, p, sizeof h);
+  return llmc_f16_to_f32(h);
+}
+
+/* *out = the 16 little-endian binary16 values at p as f32: load_f16 lane
+ * by lane in integer vector operations, which every x86-64 level has (a
+ * half-to-float conversion would need F16C, or else a libgcc call the
+ * model.so cannot make): the exponent rebiased by 112; a zero or subnormal
+ * (exponent 0) taken as 2^-14 * (1 + m / 1024) less 2^-14, which is
+ * m * 2^-24 exactly; infinities and NaNs given the all-ones exponent, NaNs
+ * made quiet. */
+INLINE void load_f16x16(const uint8_t *p, v16f *out) {
+  v16u16 raw;
+  __builtin_memcpy(&raw, p, sizeof raw);
+  v16u32 h = __builtin_convertvector(raw, v16u32);
+  v16u32 em = h & 0x7fffu; /* exponent and mantissa */
+  v16u32 bits = (em << 13) + (112u << 23);
+  v16u32 is_sub = (v16u32)(em < 0x400u), is_special = (v16u32)(em >= 0x7c00u);
+  v16f sub = (v16f)(bits + (1u << 23)) - 0x1p-14f;
+  bits = (bits & ~is_sub) | ((v16u32)sub & is_sub);
+  bits |= (is_special & 0x7f800000u) | ((v16u32)(em > 0x7c00u) & 0x400000u);
+  *out = (v16f)(bits | (h & 0x8000u) << 16);
 }
 
 #endif

@@ -4,8 +4,8 @@
  * elements with no factors, so it runs through the same loops.
  *
  * Built like kernels.c: by clang-19 into freestanding bitcode (no libc, no
- * libm; f16 scales are decoded by bit manipulation) that is linked with
- * kernels.c's, and natively into tests/unit/test_quant.c.
+ * libm; halves are decoded by bit manipulation, kernels_common.h) that is
+ * linked with kernels.c's, and natively into tests/unit/test_quant.c.
  *
  * How a matmul runs. A weight row is read block by block (32 or 256
  * elements): the block's factors (d, or q4_K's d * scale and dmin * min
@@ -46,8 +46,6 @@ enum { Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16 };
 
 typedef int8_t v16i8 __attribute__((vector_size(16)));
 typedef uint8_t v16u8 __attribute__((vector_size(16)));
-typedef uint16_t v16u16 __attribute__((vector_size(32)));
-typedef uint32_t v16u32 __attribute__((vector_size(64)));
 
 /* ---- block decoding -------------------------------------------------------- */
 
@@ -65,42 +63,16 @@ INLINE int64_t block_bytes(int type) {
                         : 210;
 }
 
-/* The little-endian binary16 at p as f32 (exact; NaN made quiet). */
-INLINE float load_f16(const uint8_t *p) {
-  uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;
-  uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  float sub = (float)m * 0x1p-24f; /* zero or subnormal */
-  uint32_t sub_bits;
-  __builtin_memcpy(&sub_bits, &sub, sizeof sub_bits);
-  uint32_t bits = e == 0    ? sub_bits
-                  : e == 31 ? 0x7f800000u | m << 13 | (m ? 0x400000u : 0)
-                            : (e + 112) << 23 | m << 13;
-  bits |= sign;
-  float f;
-  __builtin_memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/* *out = the 16 little-endian halves at p as f32, or bf16's upper half of
- * an f32. f16 is load_f16 lane by lane in integer vector operations: the
- * exponent rebiased by 112; a zero or subnormal (exponent 0) taken as
- * 2^-14 * (1 + m / 1024) less 2^-14, which is m * 2^-24 exactly;
- * infinities and NaNs given the all-ones exponent, NaNs made quiet. */
+/* *out = the 16 little-endian halves at p as f32: f16 as load_f16x16
+ * (kernels_common.h), bf16 as the upper half of an f32. */
 INLINE void load_half16(int type, const uint8_t *p, v16f *out) {
-  v16u16 raw;
-  __builtin_memcpy(&raw, p, sizeof raw);
-  v16u32 h = __builtin_convertvector(raw, v16u32);
-  if (type == BF16) {
-    *out = (v16f)(h << 16);
+  if (type == F16) {
+    load_f16x16(p, out);
     return;
   }
-  v16u32 em = h & 0x7fffu; /* exponent and mantissa */
-  v16u32 bits = (em << 13) + (112u << 23);
-  v16u32 is_sub = (v16u32)(em < 0x400u), is_special = (v16u32)(em >= 0x7c00u);
-  v16f sub = (v16f)(bits + (1u << 23)) - 0x1p-14f;
-  bits = (bits & ~is_sub) | ((v16u32)sub & is_sub);
-  bits |= (is_special & 0x7f800000u) | ((v16u32)(em > 0x7c00u) & 0x400000u);
-  *out = (v16f)(bits | (h & 0x8000u) << 16);
+  v16u16 raw;
+  __builtin_memcpy(&raw, p, sizeof raw);
+  *out = (v16f)(__builtin_convertvector(raw, v16u32) << 16);
 }
 
 /* The per-group factors of one block: element e of group g (elements

@@ -19,7 +19,7 @@ fail() {
 SO=$WORK/tiny.so
 "$LLMC" compile "$ROOT/examples/tiny-llama/model.json" -o "$SO"
 "$LLMC" inspect "$SO" >"$WORK/inspect.txt"
-for needle in "abi_version:  1 (runtime 1)" "architecture: llama" \
+for needle in "abi_version:  2 (runtime 2)" "architecture: llama" \
   "  step      llmc_step(step: step)" \
   "  batchful  llmc_region_0(step: step, %4: f32[T,128] out, %11: f32[T,128] out)" \
   "  batchless llmc_region_1(step: step, %11: f32[T,128] in, %16: f32[T,128] out)" \

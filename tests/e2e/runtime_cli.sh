@@ -42,7 +42,7 @@ expect_rc() {
 # ---- inspect ----
 "$LLMC" inspect "$MODEL" >inspect.txt || fail "llmc inspect exited $?"
 for line in \
-  "abi_version:  1 (runtime 1)" \
+  "abi_version:  2 (runtime 2)" \
   "target:       x86_64-unknown-linux-gnu, cpu generic, features (none)" \
   "  step      llmc_step(step: step)" \
   "  batchful  fake_region_0(step: step, x: f32[T,4] in, y: f32[T,4] out)" \
@@ -90,7 +90,7 @@ expect_rc 1 "not below the vocab size 8" "$LLMC" logits "$MODEL" --tokens 1,8 -o
 many=0
 for _ in $(seq 64); do many="$many,1"; done
 expect_rc 1 "max_context 64" "$LLMC" logits "$MODEL" --tokens "$many" -o got.f32
-expect_rc 1 "model ABI version 2, this runtime speaks ABI version 1" \
+expect_rc 1 "model ABI version 3, this runtime speaks ABI version 2" \
   "$LLMC" logits "$BAD_MODEL" --tokens 1 -o got.f32
 expect_rc 1 "not an ELF file" "$LLMC" inspect inspect.txt
 expect_rc 1 "cannot open" "$LLMC" inspect missing.so

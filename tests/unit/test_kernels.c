@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "formats/quant.h"
 #include "kernels.h"
 
 /* e^x as kernels.c computes it (exported there for this test only). */
@@ -354,23 +355,46 @@ enum {
   A_LAYERS = 2,
   A_BLOCKS = 24,
   A_BS = 4, /* block size */
-  A_HEADS = 4,
-  A_KVH = 2,
-  A_HD = 20, /* head_dim, not a multiple of 16 */
-  A_KVD = A_KVH * A_HD,
+  A_HEADS = 16,
+  A_KVH = 8,
+  A_HD = 20,            /* head_dim: not a multiple of 16, and heads straddle q8_0's groups */
+  A_KVD = A_KVH * A_HD, /* 160 = 5 groups of 32 */
   A_QD = A_HEADS * A_HD,
   A_SEQS = 3,
-  A_MAXB = 6, /* max blocks per sequence */
+  A_MAXB = 20,    /* max blocks per sequence */
+  A_MAX_LEN = 80, /* max tokens per sequence */
 };
+
+/* binary16 as the compiler implements it (libgcc's soft-float on x86-64):
+ * rounding done independently of llmc/numerics.h. */
+__extension__ typedef _Float16 f16_t;
+
+static float round_f16(float x) { return (float)(f16_t)x; }
+
+/* out [n] = x [n] (n a multiple of 32) as a q8_0 cache holds it, written
+ * from ggml's description (d = amax / 127, q = roundf(x * (1 / d)), stored
+ * d in f16) with libm's roundf and the compiler's f16. */
+static void round_q8_0(const float *x, float *out, int n) {
+  for (int g = 0; g < n; g += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++)
+      amax = fabsf(x[g + j]) > amax ? fabsf(x[g + j]) : amax;
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f, d16 = round_f16(d);
+    for (int j = 0; j < 32; j++) /* q is an int8: -0.3 rounds to 0, not -0 */
+      out[g + j] = (float)(int)roundf(x[g + j] * id) * d16;
+  }
+}
 
 /* Three sequences and their whole history: sequence s has len[s] tokens in
  * the cache after the step, of which the last n_new[s] are the step's rows. */
 typedef struct attn_case {
+  int32_t dtype; /* the cache's llmc_kv_dtype_t */
   int32_t len[A_SEQS], n_new[A_SEQS];
-  int32_t table[A_SEQS][A_MAXB]; /* physical blocks, scattered */
-  float *k[A_SEQS], *v[A_SEQS];  /* [len, kv_dim] per layer 1 (the one tested) */
-  float *q[A_SEQS];              /* [n_new, q_dim] */
-  float *cache;                  /* [layers, 2, blocks, block size, kv_dim] */
+  int32_t table[A_SEQS][A_MAXB];  /* physical blocks, scattered */
+  float *k[A_SEQS], *v[A_SEQS];   /* [len, kv_dim] stored in layer 1 (the one tested) */
+  float *kr[A_SEQS], *vr[A_SEQS]; /* [len, kv_dim] k, v rounded to dtype by this test */
+  float *q[A_SEQS];               /* [n_new, q_dim] */
+  uint8_t *cache;                 /* [layers, 2, blocks, block size] slots of dtype */
 } attn_case;
 
 /* The arrays a step points into: room for every sequence of a case. */
@@ -380,9 +404,10 @@ typedef struct step_arrays {
   float q[64 * A_QD];
 } step_arrays;
 
-/* A step of the new rows of sequences seqs [n] of c, in that order; its
- * arrays live in a. */
-static llmc_step_t make_step(attn_case *c, const int *seqs, int n, step_arrays *a) {
+/* A step of the new rows of sequences seqs [n] of c, in that order, over
+ * the cache at `cache` of type dtype; its arrays live in a. */
+static llmc_step_t make_step(const attn_case *c, uint8_t *cache, int32_t dtype, const int *seqs,
+                             int n, step_arrays *a) {
   int32_t T = 0;
   for (int i = 0; i < n; i++) {
     int s = seqs[i];
@@ -406,74 +431,128 @@ static llmc_step_t make_step(attn_case *c, const int *seqs, int n, step_arrays *
   step.batch.seq_len = a->seq_len;
   step.batch.block_table = a->table;
   step.batch.max_blocks = A_MAXB;
-  step.kv.data = c->cache;
+  step.kv.data = cache;
   step.kv.n_blocks = A_BLOCKS;
   step.kv.block_size = A_BS;
+  step.kv.dtype = dtype;
   return step;
 }
 
-static void attn_case_init(attn_case *c) {
-  static const int32_t len[A_SEQS] = {11, 7, 5}, n_new[A_SEQS] = {3, 1, 5};
-  /* Blocks handed out in a scrambled order so no table is contiguous. */
-  static const int32_t order[] = {17, 3, 9, 22, 0, 14, 6, 19, 11, 1, 20, 8, 15, 4, 23, 10, 2, 13};
-  int next = 0;
-  memset(c->table, 0, sizeof c->table);
+/* A cache of type dtype, every byte 0xff (a NaN in f32 and f16, and NaN
+ * scales in q8_0: reading a slot never written shows up), with each
+ * sequence's history k (v if kv) in layer 1 through kv_store: one step per
+ * sequence with all its positions as rows. */
+static uint8_t *fill_cache(const attn_case *c, int32_t dtype, float *const *k, float *const *v) {
+  size_t bytes = (size_t)A_LAYERS * 2 * A_BLOCKS * A_BS * (size_t)llmc_kv_slot_bytes(dtype, A_KVD);
+  uint8_t *cache = malloc(bytes);
+  memset(cache, 0xff, bytes);
   for (int s = 0; s < A_SEQS; s++) {
-    c->len[s] = len[s];
-    c->n_new[s] = n_new[s];
-    for (int b = 0; b < (len[s] + A_BS - 1) / A_BS; b++)
-      c->table[s][b] = order[next++];
-    c->k[s] = rnd_array(len[s] * A_KVD);
-    c->v[s] = rnd_array(len[s] * A_KVD);
-    c->q[s] = rnd_array(n_new[s] * A_QD);
-    for (int i = 0; i < n_new[s] * A_QD; i++)
-      c->q[s][i] *= 3.0f; /* peakier softmax */
-  }
-  int64_t cache_floats = (int64_t)A_LAYERS * 2 * A_BLOCKS * A_BS * A_KVD;
-  c->cache = malloc((size_t)cache_floats * sizeof(float));
-  for (int64_t i = 0; i < cache_floats; i++)
-    c->cache[i] = NAN; /* reading a slot never written shows up */
-  /* Store every sequence's whole history in layer 1 through kv_store: one
-   * step per sequence with all its positions as rows. */
-  for (int s = 0; s < A_SEQS; s++) {
-    int32_t slots[A_MAXB * A_BS]; /* [len] */
+    int32_t slots[A_MAX_LEN]; /* [len] */
     for (int p = 0; p < c->len[s]; p++)
       slots[p] = c->table[s][p / A_BS] * A_BS + p % A_BS;
     llmc_step_t step = {0};
     step.batch.n_tokens = c->len[s];
     step.batch.slots = slots;
-    step.kv.data = c->cache;
+    step.kv.data = cache;
     step.kv.n_blocks = A_BLOCKS;
     step.kv.block_size = A_BS;
+    step.kv.dtype = dtype;
     for (int task = 0; task < 2; task++)
-      llmc_k_kv_store(&step, c->k[s], c->v[s], 1, A_KVD, task, 2);
+      llmc_k_kv_store(&step, k[s], v[s], 1, A_KVD, task, 2);
   }
+  return cache;
+}
+
+static void attn_case_init(attn_case *c, int32_t dtype) {
+  /* Sequence 0 spans several chunks of the online softmax; its 9 new rows
+   * and sequence 2's 5 make more than one tile. */
+  static const int32_t len[A_SEQS] = {75, 7, 5}, n_new[A_SEQS] = {9, 1, 5};
+  int next = 0; /* blocks handed out in a scrambled order, so no table is contiguous */
+  memset(c, 0, sizeof *c);
+  c->dtype = dtype;
+  for (int s = 0; s < A_SEQS; s++) {
+    c->len[s] = len[s];
+    c->n_new[s] = n_new[s];
+    for (int b = 0; b < (len[s] + A_BS - 1) / A_BS; b++, next++)
+      c->table[s][b] = (next * 7 + 3) % A_BLOCKS;
+    c->k[s] = rnd_array(len[s] * A_KVD);
+    c->v[s] = rnd_array(len[s] * A_KVD);
+    c->q[s] = rnd_array(n_new[s] * A_QD);
+    for (int i = 0; i < n_new[s] * A_QD; i++)
+      c->q[s][i] *= 3.0f; /* peakier softmax */
+    for (int i = A_KVD; i < 2 * A_KVD; i++) /* position 1: f16 subnormals, tiny q8_0 scales */
+      c->v[s][i] *= 1e-5f;
+    c->kr[s] = malloc((size_t)len[s] * A_KVD * sizeof(float));
+    c->vr[s] = malloc((size_t)len[s] * A_KVD * sizeof(float));
+    for (int p = 0; p < len[s]; p++) {
+      for (int kv = 0; kv < 2; kv++) {
+        const float *x = (kv ? c->v[s] : c->k[s]) + p * A_KVD;
+        float *r = (kv ? c->vr[s] : c->kr[s]) + p * A_KVD;
+        if (dtype == LLMC_KV_Q8_0)
+          round_q8_0(x, r, A_KVD);
+        for (int d = 0; d < A_KVD && dtype != LLMC_KV_Q8_0; d++)
+          r[d] = dtype == LLMC_KV_F16 ? round_f16(x[d]) : x[d];
+      }
+    }
+  }
+  c->cache = fill_cache(c, dtype, c->k, c->v);
 }
 
 static void attn_case_free(attn_case *c) {
   for (int s = 0; s < A_SEQS; s++) {
     free(c->k[s]);
     free(c->v[s]);
+    free(c->kr[s]);
+    free(c->vr[s]);
     free(c->q[s]);
   }
   free(c->cache);
 }
 
-/* The layout of abi.h, checked element by element against the history. */
+/* The layout of abi.h, checked slot by slot against the history: f32 as
+ * stored, f16 as this test rounds it, q8_0 byte for byte as
+ * runtime/formats/quant.c quantizes a row (ggml's quantize_row_q8_0_ref,
+ * checked against ggml's own output in test_quant) and, decoded, as this
+ * test rounds it. */
 static void test_kv_layout(const attn_case *c) {
+  int64_t slot_bytes = llmc_kv_slot_bytes(c->dtype, A_KVD);
   for (int s = 0; s < A_SEQS; s++) {
     for (int p = 0; p < c->len[s]; p++) {
       int64_t block = c->table[s][p / A_BS], off = p % A_BS;
       for (int kv = 0; kv < 2; kv++) {
         const float *src = (kv ? c->v[s] : c->k[s]) + p * A_KVD;
-        const float *dst = c->cache + (((1 * 2 + kv) * A_BLOCKS + block) * A_BS + off) * A_KVD;
-        CHECK_BITS("kv_store layout", dst, src, A_KVD);
+        const float *want = (kv ? c->vr[s] : c->kr[s]) + p * A_KVD;
+        const uint8_t *slot =
+            c->cache + (((1 * 2 + kv) * A_BLOCKS + block) * A_BS + off) * slot_bytes;
+        float got[A_KVD];
+        if (c->dtype == LLMC_KV_F32) {
+          memcpy(got, slot, sizeof got);
+        } else if (c->dtype == LLMC_KV_F16) {
+          for (int d = 0; d < A_KVD; d++) {
+            f16_t h;
+            memcpy(&h, slot + 2 * d, sizeof h);
+            got[d] = (float)h;
+          }
+        } else {
+          uint8_t ggml[A_KVD / 32 * 34]; /* blocks of [f16 d][int8 q[32]] */
+          CHECK_OK(llmc_quant_quantize_row(LLMC_GGML_Q8_0, src, ggml, A_KVD));
+          for (int g = 0; g < A_KVD / 32; g++) {
+            CHECK(memcmp(slot + 32 * g, ggml + 34 * g + 2, 32) == 0);
+            CHECK(memcmp(slot + A_KVD + 2 * g, ggml + 34 * g, 2) == 0);
+            f16_t scale;
+            memcpy(&scale, slot + A_KVD + 2 * g, sizeof scale);
+            for (int j = 0; j < 32; j++)
+              got[32 * g + j] = (float)(int8_t)slot[32 * g + j] * (float)scale;
+          }
+        }
+        CHECK_BITS("kv_store layout", got, want, A_KVD);
       }
     }
   }
 }
 
-/* The double reference of one step's attention over sequences seqs [n]. */
+/* The double reference of one step's attention over sequences seqs [n],
+ * reading the history as the cache holds it (kr, vr). */
 static void attention_ref(const attn_case *c, const int *seqs, int n, float scale, float softcap,
                           int window, double *out) {
   int row = 0;
@@ -484,11 +563,11 @@ static void attention_ref(const attn_case *c, const int *seqs, int n, float scal
       for (int h = 0; h < A_HEADS; h++) {
         const float *q = c->q[s] + j * A_QD + h * A_HD;
         int kvh = h / (A_HEADS / A_KVH);
-        double score[64], max = -INFINITY, sum = 0;
+        double score[A_MAX_LEN], max = -INFINITY, sum = 0;
         for (int t = lo; t <= p; t++) {
           double d = 0;
           for (int e = 0; e < A_HD; e++)
-            d += (double)q[e] * c->k[s][t * A_KVD + kvh * A_HD + e];
+            d += (double)q[e] * c->kr[s][t * A_KVD + kvh * A_HD + e];
           d *= scale;
           if (softcap > 0)
             d = softcap * tanh(d / softcap);
@@ -500,7 +579,7 @@ static void attention_ref(const attn_case *c, const int *seqs, int n, float scal
         for (int e = 0; e < A_HD; e++) {
           double acc = 0;
           for (int t = lo; t <= p; t++)
-            acc += exp(score[t] - max) / sum * c->v[s][t * A_KVD + kvh * A_HD + e];
+            acc += exp(score[t] - max) / sum * c->vr[s][t * A_KVD + kvh * A_HD + e];
           out[row * A_QD + h * A_HD + e] = acc;
         }
       }
@@ -515,41 +594,51 @@ static void run_attention(llmc_step_t *step, const float *q, float *out, float s
                      n_tasks);
 }
 
-static void test_attention(void) {
+static void test_attention(int32_t dtype) {
   attn_case c;
-  attn_case_init(&c);
+  attn_case_init(&c, dtype);
   test_kv_layout(&c);
+  /* The rounded history in an f32 cache: decoding is exact, so attention
+   * over c's cache must give these bits. */
+  uint8_t *rounded = fill_cache(&c, LLMC_KV_F32, c.kr, c.vr);
   static const int all[A_SEQS] = {0, 1, 2};
   static const struct {
     float softcap;
     int window;
-  } variants[] = {{0, 0}, {0, 3}, {5.0f, 0}, {2.0f, 6}};
+  } variants[] = {{0, 0}, {0, 3}, {5.0f, 0}, {2.0f, 6}, {0, 40}};
   float scale = 1.0f / sqrtf((float)A_HD);
   for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-    step_arrays a;
-    llmc_step_t step = make_step(&c, all, A_SEQS, &a);
+    step_arrays a, ar;
+    llmc_step_t step = make_step(&c, c.cache, dtype, all, A_SEQS, &a);
+    llmc_step_t step_rounded = make_step(&c, rounded, LLMC_KV_F32, all, A_SEQS, &ar);
     int32_t T = step.batch.n_tokens;
     float *out = malloc((size_t)T * A_QD * sizeof *out);
+    float *out_rounded = malloc((size_t)T * A_QD * sizeof *out_rounded);
     double *ref = malloc((size_t)T * A_QD * sizeof *ref);
     attention_ref(&c, all, A_SEQS, scale, variants[v].softcap, variants[v].window, ref);
     run_attention(&step, a.q, out, scale, variants[v].softcap, variants[v].window, 5);
-    char what[80];
-    snprintf(what, sizeof what, "attention softcap %g window %d", variants[v].softcap,
+    run_attention(&step_rounded, ar.q, out_rounded, scale, variants[v].softcap, variants[v].window,
+                  3);
+    char what[96];
+    snprintf(what, sizeof what, "attention kv %d softcap %g window %d", dtype, variants[v].softcap,
              variants[v].window);
     check_close(what, out, ref, (int64_t)T * A_QD, 1e-5);
+    CHECK_BITS(what, out, out_rounded, (int64_t)T * A_QD);
     /* Batch invariance: each sequence alone, as its own step with one task. */
     for (int s = 0; s < A_SEQS; s++) {
       step_arrays sa;
-      llmc_step_t alone = make_step(&c, &s, 1, &sa);
+      llmc_step_t alone = make_step(&c, c.cache, dtype, &s, 1, &sa);
       float *out_alone = malloc((size_t)c.n_new[s] * A_QD * sizeof *out_alone);
       run_attention(&alone, sa.q, out_alone, scale, variants[v].softcap, variants[v].window, 1);
-      snprintf(what, sizeof what, "attention invariance seq %d variant %zu", s, v);
+      snprintf(what, sizeof what, "attention invariance kv %d seq %d variant %zu", dtype, s, v);
       CHECK_BITS(what, out_alone, out + a.seq_start[s] * A_QD, (int64_t)c.n_new[s] * A_QD);
       free(out_alone);
     }
     free(out);
+    free(out_rounded);
     free(ref);
   }
+  free(rounded);
   attn_case_free(&c);
 }
 
@@ -661,7 +750,9 @@ int main(void) {
   test_matmul();
   test_elementwise();
   test_rope();
-  test_attention();
+  test_attention(LLMC_KV_F32);
+  test_attention(LLMC_KV_F16);
+  test_attention(LLMC_KV_Q8_0);
   test_outputs();
   test_moe();
   return check_report("test_kernels");

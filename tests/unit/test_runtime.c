@@ -208,8 +208,9 @@ static void test_loader_errors(void) {
 /* Feeds tokens in chunks of `chunk` tokens with n_threads threads and
  * compares all logits with the hand-computed ones. */
 static void check_feed(const llmc_model_t *model, const int32_t *tokens, int32_t n, int32_t chunk,
-                       int32_t n_threads) {
-  llmc_engine_options_t options = {.n_threads = n_threads, .token_capacity = chunk};
+                       int32_t n_threads, llmc_kv_dtype_t kv_dtype) {
+  llmc_engine_options_t options = {
+      .n_threads = n_threads, .token_capacity = chunk, .kv_dtype = kv_dtype};
   llmc_engine_t *engine = NULL;
   CHECK_OK(llmc_engine_create(model, &options, &engine));
   if (!engine) return;
@@ -220,7 +221,8 @@ static void check_feed(const llmc_model_t *model, const int32_t *tokens, int32_t
   CHECK_EQ_INT(seq.n_tokens, n);
   expected_logits(tokens, n, want);
   char what[64];
-  snprintf(what, sizeof what, "%d tokens, chunk %d, %d threads", n, chunk, n_threads);
+  snprintf(what, sizeof what, "%d tokens, chunk %d, %d threads, kv %s", n, chunk, n_threads,
+           llmc_kv_dtype_name(llmc_engine_kv_cache(engine)->dtype));
   check_rows(got, want, n, what);
 
   /* LAST gives the same final row, from a cache with stale data in it. */
@@ -243,9 +245,49 @@ static void test_engine_logits(const llmc_model_t *model) {
   const int32_t threads[] = {1, 2, 4};
   for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++)
     for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
-      check_feed(model, short_prompt, 5, chunks[c], threads[t]);
-      check_feed(model, long_prompt, 40, chunks[c], threads[t]);
+      check_feed(model, short_prompt, 5, chunks[c], threads[t], 0);
+      check_feed(model, long_prompt, 40, chunks[c], threads[t], 0);
     }
+  /* The fixture stores small integers, exact in f16: the same logits. */
+  check_feed(model, long_prompt, 40, 7, 2, LLMC_KV_F16);
+  check_feed(model, long_prompt, 40, 40, 1, LLMC_KV_F32);
+  llmc_engine_t *engine = NULL;
+  llmc_engine_options_t q8 = {.kv_dtype = LLMC_KV_Q8_0};
+  CHECK_ERROR(llmc_engine_create(model, &q8, &engine), INVALID_ARGUMENT,
+              "multiple of 32; this model's is 4");
+  CHECK(engine == NULL);
+}
+
+/* Prefix caching through the engine: a second request attaches the first
+ * one's full blocks and computes only the rest; its logits, which the
+ * fixture computes from the K/V it reads back, are those of its whole
+ * prompt, so the shared blocks hold the right tokens at the right
+ * positions. */
+static void test_engine_prefix_cache(const llmc_model_t *model) {
+  llmc_engine_options_t options = {
+      .n_threads = 2, .token_capacity = 16, .kv_block_size = 4, .kv_dtype = LLMC_KV_F16};
+  llmc_engine_t *engine = NULL;
+  CHECK_OK(llmc_engine_create(model, &options, &engine));
+  if (!engine) return;
+  llmc_kv_cache_t *kv = llmc_engine_kv_cache(engine);
+  const int32_t a[11] = {1, 2, 1, 3, 1, 4, 4, 2, 5, 1, 6};
+  const int32_t b[13] = {1, 2, 1, 3, 1, 4, 4, 2, 1, 1, 2, 3, 1};
+  float want[13 * VOCAB], got[13 * VOCAB];
+  llmc_kv_seq_t sa = {0}, sb = {0};
+  CHECK_OK(llmc_engine_feed(engine, &sa, a, 11, LLMC_ENGINE_LOGITS_NONE, NULL));
+  llmc_kv_seq_publish(kv, &sa, a);
+  int32_t reused = llmc_kv_seq_attach_prefix(kv, &sb, b, 12);
+  CHECK_EQ_INT(reused, 8);
+  CHECK_OK(llmc_engine_feed(engine, &sb, b + reused, 13 - reused, LLMC_ENGINE_LOGITS_ALL, got));
+  expected_logits(b, 13, want);
+  check_rows(got, want + reused * VOCAB, 13 - reused, "after a shared prefix");
+  CHECK_EQ_INT(kv->ref_counts[sa.blocks[0]], 2);
+  /* a's third block (2 5 1 6) is a's alone. */
+  CHECK(sb.blocks[2] != sa.blocks[2]);
+  llmc_kv_seq_deinit(kv, &sa);
+  llmc_kv_seq_deinit(kv, &sb);
+  CHECK_EQ_INT(kv->n_free, kv->n_blocks);
+  llmc_engine_destroy(engine);
 }
 
 /* Two sequences share steps: a prefill of both, then decode steps of both;
@@ -352,14 +394,19 @@ static void test_engine_errors(const llmc_model_t *model) {
 
 static void test_kv_cache(void) {
   llmc_kv_cache_t *kv = NULL;
-  CHECK_ERROR(llmc_kv_cache_create(2, 4, 0, 16, &kv), INVALID_ARGUMENT, "0 blocks");
-  CHECK_OK(llmc_kv_cache_create(2, 4, 4, 0, &kv));
+  CHECK_ERROR(llmc_kv_cache_create(2, 4, 0, 16, LLMC_KV_F32, &kv), INVALID_ARGUMENT, "0 blocks");
+  CHECK_ERROR(llmc_kv_cache_create(2, 4, 4, 16, LLMC_KV_Q8_0, &kv), INVALID_ARGUMENT,
+              "multiple of 32");
+  CHECK_ERROR(llmc_kv_cache_create(2, 4, 4, 16, LLMC_KV_DTYPE_END, &kv), INVALID_ARGUMENT,
+              "unknown element type");
+  CHECK_OK(llmc_kv_cache_create(2, 4, 4, 0, LLMC_KV_F32, &kv));
   if (!kv) return;
   CHECK_EQ_INT(kv->block_size, LLMC_KV_DEFAULT_BLOCK_SIZE);
   CHECK_EQ_INT(kv->data_bytes, 2 * 2 * 4 * 16 * 4 * sizeof(float));
   llmc_kv_cache_view_t view = llmc_kv_cache_view(kv);
   CHECK(view.data == kv->data && view.n_blocks == 4 && view.block_size == 16);
-  kv->data[kv->data_bytes / sizeof(float) - 1] = 1.0f; /* the whole pool is writable */
+  CHECK_EQ_INT(view.dtype, LLMC_KV_F32);
+  kv->data[kv->data_bytes - 1] = 1; /* the whole pool is writable */
 
   llmc_kv_seq_t seq = {0};
   CHECK_OK(llmc_kv_seq_reserve(kv, &seq, 0));
@@ -409,7 +456,7 @@ static void test_kv_cache(void) {
   llmc_kv_cache_destroy(kv);
 
   /* A model without a cache (0 layers) still hands out blocks. */
-  CHECK_OK(llmc_kv_cache_create(0, 4, 2, 16, &kv));
+  CHECK_OK(llmc_kv_cache_create(0, 4, 2, 16, LLMC_KV_F16, &kv));
   if (kv) {
     CHECK(kv->data == NULL && kv->data_bytes == 0);
     llmc_kv_cache_destroy(kv);
@@ -486,6 +533,7 @@ int main(void) {
   CHECK_OK(llmc_model_load(LLMC_FAKE_MODEL_PATH, NULL, &model));
   if (model) {
     test_engine_logits(model);
+    test_engine_prefix_cache(model);
     test_engine_multi_seq(model);
     test_engine_errors(model);
     llmc_model_destroy(model);

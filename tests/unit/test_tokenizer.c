@@ -8,7 +8,9 @@
  *   - special tokens: parsed or not, added (BOS) or not, skipped when
  *     decoding, lstrip / rstrip / single_word;
  *   - broken tokenizer.json and GGUF inputs are errors, never crashes;
- *   - loading from a model's "tokenizer" spec. */
+ *   - loading from a model's "tokenizer" spec;
+ *   - a GGUF of only the keys the tokenizer reads (what a model.so embeds)
+ *     tokenizes as the file it came from. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "check.h"
 #include "formats/gguf.h"
+#include "formats/gguf_write.h"
 #include "support/file.h"
 #include "tokenizer.h"
 
@@ -730,6 +733,73 @@ static void test_spec(void) {
   cJSON_Delete(spec);
 }
 
+/* want and got give the same ids for text[0, len). */
+static void check_same_ids(const llmc_tokenizer_t *want, const llmc_tokenizer_t *got,
+                           const char *text, size_t len, const char *source) {
+  int32_t *a = NULL, *b = NULL;
+  size_t na = 0, nb = 0;
+  uint32_t flags = LLMC_TOKENIZE_ADD_SPECIAL | LLMC_TOKENIZE_PARSE_SPECIAL;
+  if (ok(llmc_tokenizer_encode(want, text, len, flags, &a, &na), source) &&
+      ok(llmc_tokenizer_encode(got, text, len, flags, &b, &nb), source))
+    CHECK_MSG(na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0),
+              "%s: \"%.*s\" tokenizes differently from the tokenizer's keys alone", source,
+              (int)len, text);
+  free(a);
+  free(b);
+}
+
+/* The keys of each GGUF that llmc_tokenizer_gguf_reads_key accepts,
+ * written as a GGUF of their own, give the same ids as the file on every
+ * tricky text and around added tokens (where Phi-3's general.name gives
+ * them rstrip). */
+static void test_gguf_tokenizer_keys(void) {
+  static const char *const added[] = {"<|user|> Hi <|end|>\n<|assistant|> x", "<s> a </s> b"};
+  CHECK(llmc_tokenizer_gguf_reads_key((llmc_gguf_str_t){"tokenizer.ggml.tokens", 21}));
+  CHECK(llmc_tokenizer_gguf_reads_key((llmc_gguf_str_t){"general.name", 12}));
+  CHECK(!llmc_tokenizer_gguf_reads_key((llmc_gguf_str_t){"tokenizer.chat_template", 23}));
+  CHECK(!llmc_tokenizer_gguf_reads_key((llmc_gguf_str_t){"general.architecture", 20}));
+  CHECK(!llmc_tokenizer_gguf_reads_key((llmc_gguf_str_t){"tokenizer.ggml.", 15}));
+  for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+    llmc_gguf_t *file = NULL, *part = NULL;
+    if (!strstr(sources[i], ".gguf") || !ok(llmc_gguf_open(sources[i], &file), sources[i]))
+      continue;
+    llmc_gguf_writer_t *w = NULL;
+    llmc_status_t st = llmc_gguf_writer_create_memory(&w);
+    for (uint64_t k = 0; k < file->n_kv && !st; k++)
+      if (llmc_tokenizer_gguf_reads_key(file->kv[k].key))
+        st = llmc_gguf_writer_copy_kv(w, &file->kv[k]);
+    if (!st) st = llmc_gguf_writer_finish(w);
+    uint8_t *bytes = NULL;
+    uint64_t n_bytes = 0;
+    if (!st) st = llmc_gguf_writer_take_memory(w, &bytes, &n_bytes);
+    if (!st) { /* the bytes are the caller's now: a second take is a bug */
+      uint8_t *again = NULL;
+      uint64_t n_again = 0;
+      llmc_status_t twice = llmc_gguf_writer_take_memory(w, &again, &n_again);
+      CHECK(llmc_status_code(twice) == LLMC_STATUS_INTERNAL && !again && !n_again);
+      llmc_status_free(twice);
+    }
+    llmc_gguf_writer_destroy(w);
+    llmc_tokenizer_t *want = NULL, *got = NULL;
+    if (ok(st, sources[i]) &&
+        ok(llmc_gguf_parse(bytes, n_bytes, "tokenizer keys", &part), sources[i]) &&
+        ok(llmc_tokenizer_from_gguf(file, &want), sources[i]) &&
+        ok(llmc_tokenizer_from_gguf(part, &got), sources[i])) {
+      CHECK_EQ_INT(part->n_tensors, 0);
+      CHECK(part->n_kv > 0 && part->n_kv < file->n_kv);
+      for (size_t t = 0; t < sizeof tricky / sizeof tricky[0]; t++)
+        check_same_ids(want, got, tricky[t].text, text_len(&tricky[t]), sources[i]);
+      for (size_t t = 0; t < sizeof added / sizeof added[0]; t++)
+        check_same_ids(want, got, added[t], strlen(added[t]), sources[i]);
+    }
+    llmc_tokenizer_destroy(want);
+    llmc_tokenizer_destroy(got);
+    llmc_gguf_close(part);
+    free(bytes);
+    llmc_gguf_close(file);
+  }
+}
+
 int main(void) {
   test_round_trips();
   test_special_tokens();
@@ -739,5 +809,6 @@ int main(void) {
   test_bad_json();
   test_gguf();
   test_spec();
+  test_gguf_tokenizer_keys();
   return check_report("test_tokenizer");
 }

@@ -4,7 +4,8 @@
  * fills llmc_step_t), the kernel library (compiled to bitcode and linked into
  * every model), and the code generator (which emits the llmc_abi record and
  * the entry points). It is plain C with fixed-width types only, so that its
- * layout is the same for every target.
+ * layout is the same for every target, and one inline function
+ * (llmc_kv_slot_bytes), so that all three size the KV cache's slots alike.
  *
  * A model.so exports exactly one symbol the runtime needs: `llmc_abi`, an
  * llmc_abi_record_t. The runtime reads its magic and version before it
@@ -22,7 +23,7 @@
 #include <stdint.h>
 
 #define LLMC_ABI_MAGIC 0x434d4c4cu /* "LLMC" little-endian */
-#define LLMC_ABI_VERSION 1u
+#define LLMC_ABI_VERSION 2u
 #define LLMC_WEIGHTS_SECTION ".llmc_weights"
 #define LLMC_WEIGHTS_ALIGN 64 /* every tensor starts on this boundary */
 #define LLMC_WEIGHTS_FILE_ALIGN 65536u /* file offset of the section, so it can be mmap'ed */
@@ -57,14 +58,50 @@ typedef struct llmc_batch {
   float *logits;              /* [L, vocab] written by the step */
 } llmc_batch_t;
 
-/* Paged KV cache, owned by the runtime. Element d of the key (kv = 0) or
- * value (kv = 1) of cache slot s = block * block_size + offset in layer l is
- *   data[(((l * 2 + kv) * n_blocks + block) * block_size + offset) * kv_dim + d]
- * with kv_dim = kv_heads * head_dim from the abi record. */
+/* Element types of the KV cache. Nonzero, so that 0 can mean "the
+ * default" in options (llmc_engine_options_t.kv_dtype). */
+typedef enum llmc_kv_dtype {
+  LLMC_KV_F32 = 1,
+  LLMC_KV_F16 = 2,
+  LLMC_KV_Q8_0 = 3,
+  LLMC_KV_DTYPE_END /* one past the last */
+} llmc_kv_dtype_t;
+
+/* Bytes of one slot (the K, or the V, of one token in one layer: kv_dim
+ * elements) of a cache of type dtype; 0 for an unknown dtype. */
+static inline int64_t llmc_kv_slot_bytes(int32_t dtype, int64_t kv_dim) {
+  return dtype == LLMC_KV_F32    ? 4 * kv_dim
+         : dtype == LLMC_KV_F16  ? 2 * kv_dim
+         : dtype == LLMC_KV_Q8_0 ? kv_dim + 2 * (kv_dim / 32)
+                                 : 0;
+}
+
+/* Paged KV cache, owned by the runtime. The key (kv = 0) or value (kv = 1)
+ * of cache slot s = block * block_size + offset in layer l is the slot of
+ * llmc_kv_slot_bytes(dtype, kv_dim) bytes at byte
+ *   (((l * 2 + kv) * n_blocks + block) * block_size + offset) * slot_bytes
+ * of data, with kv_dim = kv_heads * head_dim from the abi record; element d
+ * of a slot belongs to kv head d / head_dim. Inside a slot, element d is:
+ *   LLMC_KV_F32   the float at byte 4d.
+ *   LLMC_KV_F16   the little-endian IEEE binary16 at byte 2d, rounded to
+ *                 nearest even from the f32 value (llmc_f32_to_f16 of
+ *                 llmc/numerics.h; overflow gives inf).
+ *   LLMC_KV_Q8_0  q[d] * scale[d / 32]: the int8 q[d] at byte d, and the
+ *                 little-endian binary16 scale of its group of 32 at byte
+ *                 kv_dim + 2 (d / 32). All the values come first, so one
+ *                 head's values are contiguous. A group is quantized as
+ *                 ggml's quantize_row_q8_0_ref (llmc_q8_0_quantize): scale
+ *                 = amax / 127, q = round(x * (1 / scale)) half away from
+ *                 zero, the scale stored as f16. Needs kv_dim % 32 == 0.
+ * A step decodes what it reads to f32 exactly (q times the f16 scale is one
+ * f32 multiplication) and computes in f32; the type changes what is stored,
+ * never the order of any sum. */
 typedef struct llmc_kv_cache_view {
-  float *data;
+  uint8_t *data;
   int32_t n_blocks;
   int32_t block_size; /* tokens per block */
+  int32_t dtype;      /* an llmc_kv_dtype_t */
+  int32_t reserved;   /* 0 */
 } llmc_kv_cache_view_t;
 
 /* Everything an entry point reads and writes. */

@@ -6,7 +6,8 @@
  *                       parsed, weights mapped (loader.c)
  *   llmc_thread_pool_t  the workers behind llmc_runtime_api_t.parallel_for
  *                       that generated code calls back into (thread_pool.c)
- *   llmc_kv_cache_t     a fixed pool of KV blocks with reference counts, and
+ *   llmc_kv_cache_t     a fixed pool of KV blocks with reference counts and
+ *                       prefix caching, and
  *   llmc_kv_seq_t       one sequence's block table (kv_cache.c)
  *   llmc_engine_t       turns chunks of tokens of one or more sequences into
  *                       an llmc_step_t and calls the model (engine.c)
@@ -20,6 +21,7 @@
 #define LLMC_RUNTIME_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,18 +112,58 @@ llmc_runtime_api_t llmc_thread_pool_api(llmc_thread_pool_t *pool);
 
 #define LLMC_KV_DEFAULT_BLOCK_SIZE 16
 
-/* A fixed pool of KV blocks. Fields are read-only for users. Owns the
- * block memory (one anonymous mapping) and the bookkeeping arrays. */
+/* "f32", "f16", "q8_0"; NULL for anything else. */
+const char *llmc_kv_dtype_name(llmc_kv_dtype_t dtype);
+
+/* *out = the type named "f32", "f16" or "q8_0"; any other text is an
+ * INVALID_ARGUMENT error that quotes it and lists the three. */
+llmc_status_t llmc_kv_dtype_parse(const char *text, llmc_kv_dtype_t *out);
+
+/* Bytes of KV data one block takes: K and V of block_size tokens (<= 0:
+ * 16) in each of n_layers layers, n_layers * 2 * block_size *
+ * llmc_kv_slot_bytes(dtype, kv_dim); 0 for an unknown dtype. A memory
+ * budget (--kv-memory) divided by this is a block count. Bookkeeping adds
+ * about 4 * block_size + 64 bytes per block. */
+uint64_t llmc_kv_cache_block_bytes(int32_t n_layers, int32_t kv_dim, int32_t block_size,
+                                   llmc_kv_dtype_t dtype);
+
+/* The chain hash of prefix caching: the key of a block from the key of the
+ * block before it (0 for the first) and its n tokens. */
+typedef uint64_t (*llmc_kv_block_hash_fn)(uint64_t parent_key, const int32_t *tokens, int32_t n);
+
+/* Opaque: the index of registered blocks (kv_cache.c). */
+typedef struct llmc_kv_registry llmc_kv_registry_t;
+
+/* A fixed pool of KV blocks. Fields are read-only for users unless they
+ * say otherwise. Owns the block memory (one anonymous mapping) and the
+ * bookkeeping.
+ *
+ * Prefix caching (as vLLM's): a sequence publishes its full blocks, each
+ * registered under the chain hash of every token up to its end, with its
+ * tokens and the registration of the block before it; a new sequence whose
+ * prompt begins with the same full blocks attaches them instead of
+ * computing them again. A lookup compares tokens and parent, never trusts
+ * the hash alone. A block keeps its registration when its last holder
+ * lets go ("cached free"): it counts as free, but allocation takes
+ * never-registered free blocks first, then evicts cached ones least
+ * recently freed first. Every operation is O(1) or O(tokens). */
 typedef struct llmc_kv_cache {
-  float *data;          /* owned: [n_layers, 2, n_blocks, block_size, kv_dim], see abi.h */
-  size_t data_bytes;    /* length of the mapping at data */
-  int32_t n_layers;     /* from the abi record */
-  int32_t kv_dim;       /* from the abi record */
-  int32_t n_blocks;     /* blocks in the pool */
-  int32_t block_size;   /* tokens per block */
-  int32_t *ref_counts;  /* owned: [n_blocks] holders of each block; 0 = free */
-  int32_t *free_blocks; /* owned: [n_blocks] stack of free blocks, the first n_free valid */
-  int32_t n_free;       /* free blocks */
+  uint8_t *data;         /* owned: [n_layers, 2, n_blocks, block_size] slots, see abi.h */
+  size_t data_bytes;     /* length of the mapping at data */
+  int32_t n_layers;      /* from the abi record */
+  int32_t kv_dim;        /* from the abi record */
+  int32_t n_blocks;      /* blocks in the pool */
+  int32_t block_size;    /* tokens per block */
+  llmc_kv_dtype_t dtype; /* element type of the slots */
+  int32_t *ref_counts;   /* owned: [n_blocks] holders of each block; 0 = free */
+  int32_t n_used;        /* blocks with holders (ref_counts > 0) */
+  int32_t n_free;        /* blocks without: n_blocks - n_used, the cached ones included */
+  int32_t n_cached;      /* free blocks still registered (reusable by attach) */
+  bool prefix_caching;   /* publish and attach work; llmc_kv_cache_set_prefix_caching */
+  /* The chain hash. A test may replace it (to force collisions) before any
+   * block is published. */
+  llmc_kv_block_hash_fn block_hash;
+  llmc_kv_registry_t *registry; /* owned: free lists and the index of registered blocks */
 } llmc_kv_cache_t;
 
 /* One sequence's view of the cache: its block table. A zero-initialised
@@ -132,28 +174,43 @@ typedef struct llmc_kv_seq {
   int32_t n_blocks; /* blocks held */
   int32_t capacity; /* allocated length of blocks */
   int32_t n_tokens; /* tokens whose K/V are in the cache = position of the next token */
+  /* Prefix caching: blocks [0, n_published) are registered or equal to a
+   * registered block (attached, or published after an equal one). */
+  int32_t n_published;
+  uint64_t publish_key;    /* chain hash of block n_published - 1 (0 when none) */
+  uint64_t publish_parent; /* registration of the block equal to block n_published - 1 (0: none) */
 } llmc_kv_seq_t;
 
-/* Creates a pool of n_blocks blocks of block_size tokens (<= 0: 16) for a
- * model with n_layers layers of kv_dim floats per token, all free. */
+/* Creates a pool of n_blocks blocks of block_size tokens (<= 0: 16) of
+ * type dtype for a model with n_layers layers of kv_dim elements per
+ * token, all free, prefix caching on. q8_0 needs kv_dim % 32 == 0 (else
+ * INVALID_ARGUMENT, as for an unknown dtype). */
 llmc_status_t llmc_kv_cache_create(int32_t n_layers, int32_t kv_dim, int32_t n_blocks,
-                                   int32_t block_size, llmc_kv_cache_t **out_cache);
+                                   int32_t block_size, llmc_kv_dtype_t dtype,
+                                   llmc_kv_cache_t **out_cache);
 
 /* Frees the pool; blocks still held by sequences are gone with it (their
  * llmc_kv_seq_t must not be used with this cache again). NULL is fine. */
 void llmc_kv_cache_destroy(llmc_kv_cache_t *cache);
 
+/* Turns prefix caching on or off. Off drops every registration (cached
+ * free blocks become plain free blocks); attach then shares nothing and
+ * publish registers nothing. */
+void llmc_kv_cache_set_prefix_caching(llmc_kv_cache_t *cache, bool on);
+
 /* The abi.h view of the cache that a step reads and writes. */
 llmc_kv_cache_view_t llmc_kv_cache_view(const llmc_kv_cache_t *cache);
 
-/* Takes a free block; its reference count becomes 1. Fails with
- * OUT_OF_MEMORY when every block is in use. */
+/* Takes a free block (never-registered first, else the least recently
+ * freed cached block, whose registration is dropped); its reference count
+ * becomes 1. Fails with OUT_OF_MEMORY when every block is in use. */
 llmc_status_t llmc_kv_cache_block_alloc(llmc_kv_cache_t *cache, int32_t *out_block);
 
 /* Adds a holder to a block in use (prefix sharing). */
 void llmc_kv_cache_block_retain(llmc_kv_cache_t *cache, int32_t block);
 
-/* Drops a holder; the block is free again when none are left. */
+/* Drops a holder; the block is free again when none are left (cached free
+ * if it is registered). */
 void llmc_kv_cache_block_release(llmc_kv_cache_t *cache, int32_t block);
 
 /* Makes seq hold enough blocks for seq->n_tokens + n_new_tokens tokens.
@@ -171,18 +228,44 @@ void llmc_kv_seq_deinit(llmc_kv_cache_t *cache, llmc_kv_seq_t *seq);
  * pos must lie in the blocks seq holds. */
 int32_t llmc_kv_seq_slot(const llmc_kv_cache_t *cache, const llmc_kv_seq_t *seq, int32_t pos);
 
+/* Prefix caching, step 1: seq must be empty (no tokens, no blocks).
+ * Shares the longest run of registered full blocks whose tokens equal
+ * tokens[0 .. k * block_size) with k * block_size <= n_tokens: takes a
+ * reference to each (a cached free block is in use again), puts them in
+ * seq's table and sets seq->n_tokens = k * block_size. Returns the number
+ * of tokens reused: 0 when nothing matched, prefix caching is off, or the
+ * table cannot grow. Shared blocks are full, so seq never writes them;
+ * the caller passes at most n_prompt - 1 tokens, so that at least the
+ * last prompt token is computed (its logits are needed). */
+int32_t llmc_kv_seq_attach_prefix(llmc_kv_cache_t *cache, llmc_kv_seq_t *seq,
+                                  const int32_t *tokens, int32_t n_tokens);
+
+/* Prefix caching, step 2: registers every full block of seq not yet
+ * published, keyed by the chain hash of all tokens up to its end, so that
+ * later sequences can attach it. tokens [seq->n_tokens]: every token whose
+ * K/V seq holds (the K/V must be in the cache: call after the step). A
+ * block equal to one already registered (two sequences computed the same
+ * prompt) is not registered again: the first registration stays. Does
+ * nothing when prefix caching is off. */
+void llmc_kv_seq_publish(llmc_kv_cache_t *cache, llmc_kv_seq_t *seq, const int32_t *tokens);
+
 /* ------------------------------------------------------------------------
  * Engine (engine.c)
  * ---------------------------------------------------------------------- */
 
 #define LLMC_ENGINE_DEFAULT_TOKEN_CAPACITY 512
+/* f32, not f16: f16 keys and values move the logits of the Hugging Face
+ * test models by up to 6e-3 against transformers' (tolerance 2e-3; see
+ * docs/design.md). Servers ask for f16 explicitly. */
+#define LLMC_ENGINE_DEFAULT_KV_DTYPE LLMC_KV_F32
 
 /* Zero in any field means its default. */
 typedef struct llmc_engine_options {
-  int32_t n_threads;      /* pool threads; default one per online CPU */
-  int32_t token_capacity; /* most tokens in one step; default 512 */
-  int32_t kv_blocks;      /* KV pool size; default enough for one max_context sequence */
-  int32_t kv_block_size;  /* tokens per KV block; default 16 */
+  int32_t n_threads;        /* pool threads; default one per online CPU */
+  int32_t token_capacity;   /* most tokens in one step; default 512 */
+  int32_t kv_blocks;        /* KV pool size; default enough for one max_context sequence */
+  int32_t kv_block_size;    /* tokens per KV block; default 16 */
+  llmc_kv_dtype_t kv_dtype; /* KV element type; default LLMC_ENGINE_DEFAULT_KV_DTYPE */
 } llmc_engine_options_t;
 
 /* Opaque: owns a thread pool, a KV cache, the step's scratch memory and
