@@ -91,6 +91,20 @@ const char *llmc_import_node_id(const cJSON *node) {
   return cJSON_GetObjectItemCaseSensitive(node, "id")->valuestring;
 }
 
+const char *llmc_import_concat_tree(cJSON *graph, const char *id, const char **items, int n) {
+  for (int level = 0; n > LLMC_IMPORT_MAX_CONCAT_ARGS; level++) {
+    int m = 0;
+    for (int j = 0; j < n; j += LLMC_IMPORT_MAX_CONCAT_ARGS) {
+      char part[128];
+      snprintf(part, sizeof part, "%s.%d.%d", id, level, m);
+      int c = n - j < LLMC_IMPORT_MAX_CONCAT_ARGS ? n - j : LLMC_IMPORT_MAX_CONCAT_ARGS;
+      items[m++] = llmc_import_node_id(llmc_import_node_add(graph, part, "concat", c, items + j));
+    }
+    n = m;
+  }
+  return llmc_import_node_id(llmc_import_node_add(graph, id, "concat", n, items));
+}
+
 /* node's "attrs" object, added if it has none yet. */
 static cJSON *attrs_of(cJSON *node) {
   cJSON *a = cJSON_GetObjectItemCaseSensitive(node, "attrs");

@@ -79,6 +79,16 @@ void llmc_import_shape_format(char *buf, size_t size, int rank, const int64_t *s
 cJSON *llmc_import_node_add(cJSON *graph, const char *id, const char *op, int n_args,
                             const char *const *args);
 
+/* Most arguments one concat node takes (ir/ops.def). */
+#define LLMC_IMPORT_MAX_CONCAT_ARGS 16
+
+/* Appends concat nodes joining items[0..n) (tensor names or node ids, in
+ * order, n >= 1) along dim 0 and returns the id of the root, node `id`
+ * (owned by the document). A list longer than LLMC_IMPORT_MAX_CONCAT_ARGS
+ * becomes a tree whose inner nodes are "<id>.<level>.<j>". items is
+ * overwritten. */
+const char *llmc_import_concat_tree(cJSON *graph, const char *id, const char **items, int n);
+
 /* The id of a node made by llmc_import_node_add, owned by the node. */
 const char *llmc_import_node_id(const cJSON *node);
 

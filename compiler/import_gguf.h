@@ -6,11 +6,11 @@
  * there (format "gguf", absolute file offset), with its ggml type mapped to
  * an llmc dtype and its dims reversed into model.json's outermost-first
  * order. The tokenizer is read from the same file (tokenizer.ggml.*), so the
- * document names it as {"gguf": path}. docs/gguf.md describes the mapping,
- * including the "permute" field the Q and K projections carry: llama.cpp
- * stores them with each head's rows interleaved for its pairwise RoPE, and
- * llmc's rope op rotates halves, so the compiler un-permutes those rows when
- * it lays the weights out. */
+ * document names it as {"gguf": path}. docs/gguf.md describes the mapping
+ * per architecture: which RoPE pairing each uses (llama.cpp stores `llama`
+ * Q/K rows interleaved for pairwise RoPE, so those graphs use the rope op's
+ * interleaved form and no rows are moved), fused tensors that are sliced
+ * (phi3), norm weights used as stored (gemma), stacked experts. */
 #ifndef LLMC_COMPILER_IMPORT_GGUF_H
 #define LLMC_COMPILER_IMPORT_GGUF_H
 
@@ -24,8 +24,9 @@
  * path_base is the directory the document will be written to: the GGUF file
  * is referred to by a path relative to it (or by its absolute path when
  * path_base is NULL or does not exist). Supported: general.architecture
- * "llama" (Llama and Mistral-style models) with f32, f16, bf16, q8_0, q4_0,
- * q4_K and q6_K tensors. Errors name the file and the key or tensor at
+ * "llama" (Llama, Mistral, Mixtral-style experts), "qwen2", "qwen3", "phi3",
+ * "gemma" and "gemma2", with f32, f16, bf16, q8_0, q4_0, q4_K and q6_K
+ * tensors. Errors name the file and the key or tensor at
  * fault: a corrupt GGUF file, an unsupported architecture (the message lists
  * the supported ones), a missing or ill-typed hyper-parameter, unsupported
  * RoPE scaling, a tensor the graph needs that is missing, has other dims

@@ -38,7 +38,6 @@
 #define TRY(expr) LLMC_PROPAGATE(expr)
 
 #define REQUIRED INT64_MIN /* cfg_int default: the key must be present */
-#define MAX_CONCAT_ARGS 16 /* ops.def: concat takes 1..16 arguments */
 
 /* What distinguishes one supported family from Llama. */
 typedef struct {
@@ -554,22 +553,6 @@ static llmc_status_t mlp_block(importer_t *im, int layer, const char *h, const c
                 out);
 }
 
-/* concat over items[0..n) in order, as a tree of concats of at most
- * MAX_CONCAT_ARGS arguments; the root is node `id`. items is overwritten. */
-static const char *concat_tree(importer_t *im, const char *id, const char **items, int n) {
-  for (int level = 0; n > MAX_CONCAT_ARGS; level++) {
-    int m = 0;
-    for (int j = 0; j < n; j += MAX_CONCAT_ARGS) {
-      char part[128];
-      snprintf(part, sizeof part, "%s.%d.%d", id, level, m);
-      int c = n - j < MAX_CONCAT_ARGS ? n - j : MAX_CONCAT_ARGS;
-      items[m++] = id_of(emit(im, part, "concat", c, items + j));
-    }
-    n = m;
-  }
-  return id_of(emit(im, id, "concat", n, items));
-}
-
 /* Mixtral's mixture of experts over h: one moe node. Reads the classic
  * per-expert layout (block_sparse_moe.experts.E.w1/w3/w2, concatenated by
  * concat nodes) or transformers-5's fused one (mlp.experts.gate_up_proj
@@ -596,12 +579,12 @@ static llmc_status_t moe_block(importer_t *im, int layer, const char *h, const c
       s = weight(im, lname(im, layer, module, "w1.weight"), F, D, &items[2 * e]);
       if (!s) s = weight(im, lname(im, layer, module, "w3.weight"), F, D, &items[2 * e + 1]);
     }
-    if (!s) gate_up = concat_tree(im, lid(im, layer, "experts_gate_up"), items, (int)(2 * E));
+    if (!s) gate_up = llmc_import_concat_tree(im->graph, lid(im, layer, "experts_gate_up"), items, (int)(2 * E));
     for (int e = 0; e < E && !s; e++) {
       snprintf(module, sizeof module, "block_sparse_moe.experts.%d", e);
       s = weight(im, lname(im, layer, module, "w2.weight"), D, F, &items[e]);
     }
-    if (!s) down = concat_tree(im, lid(im, layer, "experts_down"), items, (int)E);
+    if (!s) down = llmc_import_concat_tree(im->graph, lid(im, layer, "experts_down"), items, (int)E);
     free(items);
     TRY(s);
   }

@@ -8,7 +8,8 @@
 # env:   THREADS (default: nproc), SLOTS (parallel sequences, default 16),
 #        CLIENTS (default "1 4 16"), IN (prompt tokens, default 128),
 #        OUT (output tokens, default 64), REQUESTS_PER_CLIENT (default 4),
-#        LLMC (default build/llmc), PORT (default 18080)
+#        LLMC (default build/llmc), PORT (default 18080; llama-server gets PORT+1,
+#        so that neither waits for the other's closed connections)
 # llama.cpp is not part of this repository: build it yourself and point
 # LLAMA_SERVER at its llama-server.
 set -euo pipefail
@@ -76,6 +77,7 @@ wait_ready
 bench_all llmc
 stop_server
 
+port=$((port + 1))
 # --no-mmap: llama.cpp reads the weights into memory, as llmc copies models
 # of 64 MiB and more into huge-page memory (docs/model-so.md).
 "$LLAMA_SERVER" -m "$gguf" --host 127.0.0.1 --port "$port" -t "$threads" -np "$slots" \

@@ -17,7 +17,7 @@ static const char compile_usage[] =
     "`llmc inspect` and `llmc invoke` load.\n"
     "\n"
     "  SRC                 a model.json (see docs/model-json.md), a Hugging Face folder\n"
-    "                      (config.json + *.safetensors) or a GGUF file (llama architecture)\n"
+    "                      (config.json + *.safetensors) or a GGUF file (docs/gguf.md)\n"
     "  -o OUT.so           the file to write (written whole or not at all)\n"
     "  --target T          code-generation target: x86_64 (default: this machine's)\n"
     "  --cpu C             LLVM CPU name, e.g. x86-64-v3, x86-64-v4, znver4, sapphirerapids\n"

@@ -438,6 +438,37 @@ static llmc_status_t resolve(const char *host, int32_t port, struct sockaddr_sto
   return pick ? LLMC_OK : LLMC_ERROR(INVALID_ARGUMENT, "host %s: no IPv4 or IPv6 address", host);
 }
 
+/* Opens the listening socket on addr. SO_REUSEADDR lets a restarted
+ * server bind while connections of the previous one linger in TIME_WAIT
+ * (libmicrohttpd does not set it on a socket it opens from an address);
+ * a port another live server listens on is still refused. */
+static llmc_status_t open_listener(const struct sockaddr_storage *addr, const char *host,
+                                   int32_t port, int *out_fd) {
+  *out_fd = -1;
+  socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+    llmc_status_t st = LLMC_ERROR(IO, "cannot listen on %s port %d: %s", host, port < 0 ? 0 : port,
+                                  strerror(errno));
+    if (fd >= 0) close(fd);
+    return st;
+  }
+  *out_fd = fd;
+  return LLMC_OK;
+}
+
+/* The port fd listens on (the one the kernel chose for port 0). */
+static unsigned listening_port(int fd) {
+  struct sockaddr_storage bound = {0};
+  socklen_t len = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0) return 0;
+  return ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                           : ((struct sockaddr_in *)&bound)->sin_port);
+}
+
 /* Parses the chat template (the override, else the model's). A model
  * template that does not parse is not fatal: chat is refused with the
  * reason (in *missing, malloc'ed), completions still work. */
@@ -551,16 +582,18 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
   sigaction(SIGPIPE, &ignore, NULL); /* a write to a closed connection must not end the server */
 
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-                   MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                   (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  /* The logger first: MHD uses its own for anything before it. */
+                   MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  int listen_fd = -1;
+  st = open_listener(&addr, o.host, o.port, &listen_fd);
+  /* The logger first: MHD uses its own for anything before it. The daemon
+   * owns listen_fd once it starts. */
   struct MHD_Daemon *d =
-      MHD_start_daemon(flags, 0, NULL, NULL, handle, &srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
-                       &srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED,
-                       request_completed, &srv, MHD_OPTION_END);
+      st ? NULL
+         : MHD_start_daemon(flags, 0, NULL, NULL, handle, &srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+                            &srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv, MHD_OPTION_END);
   if (d) {
     atomic_store(&srv.listening, true);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     char host[INET6_ADDRSTRLEN] = "?";
     const void *ip = addr.ss_family == AF_INET6
                          ? (const void *)&((struct sockaddr_in6 *)&addr)->sin6_addr
@@ -568,7 +601,7 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
     inet_ntop(addr.ss_family, ip, host, sizeof host);
     bool v6 = addr.ss_family == AF_INET6;
     fprintf(stderr, "llmc serve: listening on http://%s%s%s:%u (model %s)\n", v6 ? "[" : "", host,
-            v6 ? "]" : "", info ? (unsigned)info->port : (unsigned)o.port, name);
+            v6 ? "]" : "", listening_port(listen_fd), name);
     wait_for_signal();
     sigaction(SIGINT, &old_int, NULL); /* a second signal ends the process as before */
     sigaction(SIGTERM, &old_term, NULL);
@@ -577,8 +610,11 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
   } else {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    st = LLMC_ERROR(IO, "cannot listen on %s port %d (is the port in use?)", o.host,
-                    o.port < 0 ? 0 : o.port);
+    if (!st) {
+      close(listen_fd);
+      st = LLMC_ERROR(IO, "cannot start the HTTP server on %s port %d", o.host,
+                      o.port < 0 ? 0 : o.port);
+    }
   }
   close(signal_pipe[0]);
   close(signal_pipe[1]);

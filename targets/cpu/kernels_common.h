@@ -25,7 +25,7 @@
 
 enum {
   LANES = 16,         /* accumulator lanes of a dot product */
-  ROW_BLOCK = 4,      /* tokens (or weight rows) that share each load of the other operand */
+  ROW_BLOCK = 8,      /* tokens (or weight rows) that share each load of the other operand */
   MATMUL_TILE_N = 32, /* columns of a matmul tile: their weights stay in L2 */
 };
 
