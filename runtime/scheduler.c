@@ -403,7 +403,9 @@ static void finish_request(llmc_scheduler_t *s, llmc_request_t *r, llmc_finish_r
  * done. Returns true if r finished. */
 static bool accept_token(llmc_scheduler_t *s, llmc_request_t *r, const float *logits) {
   llmc_token_info_t info = {.n_top = r->params.top_logprobs};
-  info.id = llmc_sampler_sample(r->sampler, logits, &info.logprob);
+  /* The log-probability costs an exp() per vocabulary entry: only when asked. */
+  bool want_logprob = r->params.logprobs || info.n_top > 0;
+  info.id = llmc_sampler_sample(r->sampler, logits, want_logprob ? &info.logprob : NULL);
   if (info.n_top > 0)
     llmc_top_logprobs(logits, s->model->abi->vocab_size, info.n_top, info.top_ids,
                       info.top_logprobs);

@@ -55,6 +55,7 @@ typedef struct llmc_gen_params {
   bool skip_special;   /* leave special tokens out of the text (default on in servers) */
   int32_t n_stop;
   const char *stop[LLMC_MAX_STOP_STRINGS]; /* text ends before the first of these (not included) */
+  bool logprobs;        /* report each token's log-probability (a pass over the vocabulary) */
   int32_t top_logprobs; /* alternatives reported per token, 0..LLMC_MAX_TOP_LOGPROBS */
 } llmc_gen_params_t;
 
@@ -75,7 +76,7 @@ const char *llmc_finish_reason_name(llmc_finish_reason_t reason);
 /* One generated token. */
 typedef struct llmc_token_info {
   int32_t id;
-  float logprob; /* log-probability under the model's raw distribution */
+  float logprob; /* log-probability under the model's raw distribution (0 unless asked for) */
   int32_t n_top; /* == the request's top_logprobs */
   int32_t top_ids[LLMC_MAX_TOP_LOGPROBS];
   float top_logprobs[LLMC_MAX_TOP_LOGPROBS]; /* most likely first */

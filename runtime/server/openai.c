@@ -400,7 +400,7 @@ static const char *finish_name(llmc_finish_reason_t reason) {
 static bool emit_openai_delta(llmc_api_job_t *job, int32_t i, const llmc_request_delta_t *d) {
   api_choice_t *c = &job->choices[i];
   bool finished = d->finish != LLMC_FINISH_NONE;
-  if (!d->text_len && !finished && !(job->req.logprobs && d->n_tokens)) return true;
+  if (!d->text_len && !finished && !(job->req.params.logprobs && d->n_tokens)) return true;
   cJSON *choices, *chunk = chunk_head(job, &choices), *choice = cJSON_CreateObject();
   bool ok = array_add(choices, choice) && cJSON_AddNumberToObject(choice, "index", i);
   if (job->req.kind == LLMC_API_CHAT) {
@@ -409,7 +409,7 @@ static bool emit_openai_delta(llmc_api_job_t *job, int32_t i, const llmc_request
   } else {
     ok = ok && cJSON_AddStringToObject(choice, "text", d->text ? d->text : "");
   }
-  if (ok && job->req.logprobs) {
+  if (ok && job->req.params.logprobs) {
     cJSON *lp = logprobs_new(job);
     ok = object_add(choice, "logprobs", lp) && add_logprobs(job, c, d->tokens, d->n_tokens, lp);
   } else {
@@ -470,8 +470,8 @@ static bool fold_delta(llmc_api_job_t *job, int32_t i, llmc_request_delta_t *d) 
     if (ok && d->finish == LLMC_FINISH_ERROR) ok = emit_error(job, d->error);
   } else {
     ok = llmc_buf_append(&c->text, d->text ? d->text : "", d->text_len);
-    if (ok && job->req.logprobs && !c->logprobs) ok = (c->logprobs = logprobs_new(job)) != NULL;
-    if (ok && job->req.logprobs) ok = add_logprobs(job, c, d->tokens, d->n_tokens, c->logprobs);
+    if (ok && job->req.params.logprobs && !c->logprobs) ok = (c->logprobs = logprobs_new(job)) != NULL;
+    if (ok && job->req.params.logprobs) ok = add_logprobs(job, c, d->tokens, d->n_tokens, c->logprobs);
     if (ok && job->req.return_ids && !c->ids) ok = (c->ids = cJSON_CreateArray()) != NULL;
     for (int32_t k = 0; ok && job->req.return_ids && k < d->n_tokens; k++)
       ok = array_add(c->ids, cJSON_CreateNumber(d->tokens[k].id));

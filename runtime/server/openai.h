@@ -70,7 +70,6 @@ typedef struct llmc_api_request {
   int32_t n;                /* choices, 1..LLMC_API_MAX_N */
   bool stream;              /* answer as server-sent events */
   bool include_usage;       /* stream_options.include_usage */
-  bool logprobs;            /* report each token's logprob (and params.top_logprobs alternatives) */
   bool return_ids;          /* generate's return_input_ids: token ids instead of text */
   const char *rid;          /* generate's request id, or NULL */
 } llmc_api_request_t;

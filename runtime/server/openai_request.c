@@ -486,7 +486,7 @@ static bool parse_completion(const llmc_api_ctx_t *ctx, llmc_api_request_t *req,
     llmc_api_error_reply(err, 400, NULL, "best_of", "'best_of' other than n is not supported.");
     return false;
   }
-  req->logprobs = logprobs >= 0;
+  req->params.logprobs = logprobs >= 0;
   req->params.top_logprobs = logprobs > 0 ? (int32_t)logprobs : 0;
   return completion_prompt(ctx, member(json, "prompt"), "prompt", req, err) &&
          read_max_tokens(ctx, json, "max_tokens", 16, "prompt", req, err);
@@ -512,10 +512,10 @@ static bool parse_chat(const llmc_api_ctx_t *ctx, llmc_api_request_t *req, llmc_
   }
   if (!refuse_field(json, "tools", err) || !refuse_field(json, "functions", err) ||
       !refuse_field(json, "logit_bias", err) || !read_stream(json, req, err) ||
-      !read_sampling(json, req, err) || !read_bool(json, "logprobs", &req->logprobs, err) ||
+      !read_sampling(json, req, err) || !read_bool(json, "logprobs", &req->params.logprobs, err) ||
       !read_int(json, "top_logprobs", 0, LLMC_MAX_TOP_LOGPROBS, &top_logprobs, err))
     return false;
-  if (top_logprobs > 0 && !req->logprobs) {
+  if (top_logprobs > 0 && !req->params.logprobs) {
     llmc_api_error_reply(err, 400, NULL, "top_logprobs",
                          "'top_logprobs' needs 'logprobs' set to true.");
     return false;
