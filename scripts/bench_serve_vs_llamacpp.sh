@@ -45,12 +45,13 @@ stop_server() {
 }
 
 # Runs the benchmark for every client count against the server on $port
-# and prints one table row per count.
+# and prints one table row per count. Each count has its own seed, so no run
+# finds an earlier run's prompts in a prefix cache.
 bench_all() {
   local engine=$1
   for c in $clients; do
     "$llmc" bench-serve --url "http://127.0.0.1:$port" --num-prompts $((c * per_client)) \
-      --max-concurrency "$c" --input-len "$in" --output-len "$out" --seed 1 --json \
+      --max-concurrency "$c" --input-len "$in" --output-len "$out" --seed "$c" --json \
       >"$work/result.json"
     python3 - "$engine" "$c" "$work/result.json" <<'EOF'
 import json, sys
