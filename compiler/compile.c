@@ -98,6 +98,7 @@ static cJSON *weights_json(const llmc_ir_module_t *m, const llmc_weight_plan_t *
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", w->name);
     cJSON_AddStringToObject(e, "dtype", llmc_dtype_name(plan->dtype[i]));
+    if (plan->grouped[i]) cJSON_AddStringToObject(e, "layout", "rows16");
     cJSON *shape = cJSON_CreateArray();
     for (int d = 0; d < w->shape.rank; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)w->shape.dims[d]));
     cJSON_AddItemToObject(e, "shape", shape);
@@ -246,8 +247,9 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
   llmc_dtype_t quant = opts->quant ? llmc_dtype_from_name(opts->quant) : LLMC_DTYPE_NONE;
   if (quant == LLMC_DTYPE_COUNT)
     return LLMC_ERROR(INVALID_ARGUMENT, "--quant: unknown type \"%s\" (q8_0, q4_0, q4_K, q6_K)", opts->quant);
+  llmc_codegen_options_t copts = {.target = target, .cpu = opts->cpu, .object_path = obj_path};
   llmc_weight_plan_t plan;
-  LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, &plan));
+  LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, llmc_codegen_has_vnni(&copts), &plan));
   for (uint32_t i = 0; i < plan.n; i++)
     if (plan.kept_f32[i])
       fprintf(stderr, "llmc: %s: rows of %lld elements are not whole %s blocks; kept in f32\n",
@@ -265,7 +267,7 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
     ll_path = malloc(n);
     snprintf(ll_path, n, "%s/99-llvm.ll", opts->dump_ir_dir);
   }
-  llmc_codegen_options_t copts = {.target = target, .cpu = opts->cpu, .object_path = obj_path, .llvm_ir_path = ll_path};
+  copts.llvm_ir_path = ll_path;
   s = llmc_codegen(m, &plan, meta, &copts);
   cJSON_Delete(meta);
   free(ll_path);

@@ -45,6 +45,25 @@ static bool read_as_matrix(const llmc_ir_module_t *m, llmc_ir_value_t v) {
   return false;
 }
 
+/* Can node v (a weight of rows [N, K]) be stored in groups of 16 rows for
+ * the kernels of targets/cpu/kernels_vnni.h: read only as the weight of
+ * matmuls, with N (and under glu each half of N) whole groups? */
+static bool groupable(const llmc_ir_module_t *m, llmc_ir_value_t v, int64_t rows) {
+  bool read = false;
+  for (llmc_ir_value_t u = 1; u < m->n_nodes; u++) {
+    const llmc_ir_node_t *n = &m->nodes[u];
+    if (n->dead) continue;
+    for (int a = 0; a < n->n_args; a++) {
+      if (n->args[a] != v) continue;
+      if (n->op != LLMC_OP_MATMUL || a != 1) return false;
+      bool glu = llmc_ir_get_string(n, "glu", NULL) != NULL;
+      if (rows % (glu ? 2 * LLMC_QUANT_ROW_GROUP : LLMC_QUANT_ROW_GROUP) != 0) return false;
+      read = true;
+    }
+  }
+  return read;
+}
+
 /* Can weight-table entry `index` be written in its own half dtype by
  * copying bytes: a file range of that dtype, or a concatenation of such? A
  * derived scalar op (add_scalar, mul_scalar) has to go through f32. */
@@ -69,7 +88,8 @@ static llmc_dtype_t storage_dtype(const llmc_ir_module_t *m, uint32_t index, boo
   return LLMC_DTYPE_F32;
 }
 
-llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llmc_weight_plan_t *out) {
+llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, bool group_rows,
+                                    llmc_weight_plan_t *out) {
   if (quant != LLMC_DTYPE_NONE && !is_quantized(quant))
     return LLMC_ERROR(INVALID_ARGUMENT, "--quant: %s is not a quantized type (q8_0, q4_0, q4_K, q6_K)",
                       llmc_dtype_name(quant));
@@ -79,6 +99,7 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
   out->weight = llmc_arena_alloc(m->arena, n * sizeof *out->weight);
   out->dtype = llmc_arena_alloc(m->arena, n * sizeof *out->dtype);
   out->kept_f32 = llmc_arena_alloc(m->arena, n * sizeof *out->kept_f32);
+  out->grouped = llmc_arena_alloc(m->arena, n * sizeof *out->grouped);
   out->offset = llmc_arena_alloc(m->arena, n * sizeof *out->offset);
   out->bytes = llmc_arena_alloc(m->arena, n * sizeof *out->bytes);
   for (uint32_t w = 0; w < m->n_weights; w++) out->slot[w] = -1;
@@ -92,6 +113,8 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llm
     bool matrix = read_as_matrix(m, v);
     out->dtype[i] = storage_dtype(m, node->weight, matrix, quant);
     out->kept_f32[i] = quant != LLMC_DTYPE_NONE && matrix && w->shape.rank == 2 && out->dtype[i] == LLMC_DTYPE_F32;
+    out->grouped[i] = group_rows && (out->dtype[i] == LLMC_DTYPE_Q8_0 || out->dtype[i] == LLMC_DTYPE_Q4_0) &&
+                      groupable(m, v, w->shape.dims[0]);
     out->offset[i] = out->total;
     out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
     out->total += aligned(out->bytes[i]);
@@ -105,6 +128,10 @@ uint64_t llmc_weight_plan_add_tokenizer(llmc_weight_plan_t *plan, const uint8_t 
   plan->tokenizer_bytes = bytes;
   plan->total += aligned(bytes);
   return offset;
+}
+
+bool llmc_weight_plan_grouped(const llmc_weight_plan_t *plan, uint32_t w) {
+  return plan->slot[w] >= 0 && plan->grouped[plan->slot[w]];
 }
 
 llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w) {
@@ -209,6 +236,20 @@ static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc
   return s;
 }
 
+/* Replaces *data (stored tensor i, as ggml lays out its rows) by its rows
+ * in groups of 16 (llmc_quant_group_rows). */
+static llmc_status_t group_rows(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, uint32_t i,
+                                uint8_t **data) {
+  const llmc_ir_weight_t *w = &m->weights[plan->weight[i]];
+  uint8_t *grouped = malloc(plan->bytes[i]);
+  if (!grouped) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", w->name);
+  llmc_status_t s = llmc_quant_group_rows(ggml_type(plan->dtype[i]), *data, grouped, w->shape.dims[0],
+                                          w->shape.dims[1]);
+  free(*data);
+  *data = grouped;
+  return s;
+}
+
 /* Writes n bytes at data, then zeros up to aligned(n); adds both to
  * *written. `what` names the item in errors. */
 static llmc_status_t write_padded(FILE *f, const void *data, uint64_t n, const char *what,
@@ -229,6 +270,7 @@ llmc_status_t llmc_weights_write(const llmc_ir_module_t *m, const llmc_weight_pl
     uint8_t *data = malloc(plan->bytes[i] ? plan->bytes[i] : 1);
     if (!data) return LLMC_ERROR(OUT_OF_MEMORY, "tensor %s", name);
     llmc_status_t s = materialise(m, plan->weight[i], plan->dtype[i], data);
+    if (!s && plan->grouped[i]) s = group_rows(m, plan, i, &data);
     if (!s) s = llmc_status_annotate(write_padded(f, data, plan->bytes[i], "weights", &written),
                                      "tensor %s", name);
     free(data);

@@ -25,6 +25,7 @@ typedef struct {
   uint64_t *offset;     /* [n] byte offset in the section */
   uint64_t *bytes;      /* [n] byte size in the section */
   bool *kept_f32;       /* [n] a matrix the requested quantization could not take (rows not whole blocks) */
+  bool *grouped;        /* [n] q8_0 or q4_0 rows stored in groups of 16 (llmc_quant_group_rows) */
   int64_t *slot;        /* [module n_weights] index into the arrays above, -1 if not stored */
   const uint8_t *tokenizer;  /* [tokenizer_bytes] the embedded tokenizer (not owned), or NULL */
   uint64_t tokenizer_bytes;  /* it starts where the last tensor's padding ends */
@@ -38,8 +39,13 @@ typedef struct {
  * (LLMC_DTYPE_Q8_0, _Q4_0, _Q4_K or _Q6_K; LLMC_DTYPE_NONE for none) f32,
  * f16 and bf16 matrices whose rows are whole blocks are quantized to it
  * (the others stay f32, as llama.cpp's quantizer falls back). Everything
- * else is stored as f32. The plan's arrays live in m's arena. */
-llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, llmc_weight_plan_t *out);
+ * else is stored as f32. With group_rows (the target has the kernels of
+ * targets/cpu/kernels_vnni.h), q8_0 and q4_0 matrices that only matmuls
+ * read, as their weight, are stored in groups of 16 rows, when their rows
+ * (and under glu each half of them) are whole groups. The plan's arrays
+ * live in m's arena. */
+llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, bool group_rows,
+                                    llmc_weight_plan_t *out);
 
 /* Places the tokenizer's bytes (bytes of them at data, which must stay
  * valid until llmc_weights_write) after the tensors, at an offset aligned
@@ -49,6 +55,9 @@ uint64_t llmc_weight_plan_add_tokenizer(llmc_weight_plan_t *plan, const uint8_t 
 /* The dtype weight-table entry w is stored in, or LLMC_DTYPE_NONE if the
  * plan does not store it. */
 llmc_dtype_t llmc_weight_plan_dtype(const llmc_weight_plan_t *plan, uint32_t w);
+
+/* Whether weight-table entry w is stored in groups of 16 rows. */
+bool llmc_weight_plan_grouped(const llmc_weight_plan_t *plan, uint32_t w);
 
 /* Writes the section's bytes (plan->total of them: the tensors, then the
  * tokenizer) to f, which is positioned at the section's start. `progress`

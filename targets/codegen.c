@@ -17,6 +17,11 @@
  * offset o, i.e. at scratch + o * token_capacity. Buffers are reused once
  * their last user has run (linear scan over the node order).
  *
+ * A matmul whose weight is stored in groups of 16 rows (q8_0 or q4_0 on a
+ * CPU with AVX512-VNNI; targets/cpu/kernels_vnni.h) is two calls:
+ * llmc_node_V_quantize quantizes its input into a buffer of its own, live
+ * only while the node runs, and llmc_node_V multiplies.
+ *
  * Then the module is optimised (LLVM's O3 pipeline, for the chosen CPU) and
  * written as an object file; compiler/compile.c links it. */
 #include "codegen.h"
@@ -32,6 +37,7 @@
 #include <unistd.h>
 
 #include "cpu/kernels.h"
+#include "cpu/kernels_vnni.h"
 #include "llmc/abi.h"
 
 typedef struct {
@@ -42,49 +48,72 @@ typedef struct {
   LLVMBuilderRef b;
   LLVMTypeRef i32, i64, f32, ptr, void_t, task_fn_t;
   int64_t *buf_offset;      /* [n_nodes] per-token byte offset of the node's buffer; -1 = none */
+  int64_t *act_offset;      /* [n_nodes] per-token byte offset of a matmul's quantized input; -1 = none */
   uint64_t per_token_bytes; /* scratch bytes per token of capacity */
   int32_t *slot;            /* [n_nodes] env slot in the region being generated; -1 = none */
+  int32_t *act_slot;        /* [n_nodes] env slot of the node's quantized input; -1 = none */
   int n_layers, kv_dim;
 } codegen_t;
 
 /* ---- buffers ---- */
 
+static int64_t cols(const codegen_t *cg, llmc_ir_value_t v) { return cg->m->nodes[v].shape.dims[1]; }
+
 static bool has_buffer(const llmc_ir_node_t *n) {
   return !n->dead && n->region >= 0 && n->dtype == LLMC_DTYPE_F32 && n->shape.rank == 2;
 }
 
+/* Per-token bytes of node v's buffer: its C floats, 64-byte aligned. */
+static int64_t buffer_bytes(const codegen_t *cg, uint32_t v) { return (cg->m->nodes[v].shape.dims[1] * 4 + 63) / 64 * 64; }
+
+/* Does node v multiply by a weight stored in groups of 16 rows, and so
+ * quantize its input first? */
+static bool quantizes_input(const codegen_t *cg, uint32_t v) {
+  const llmc_ir_node_t *n = &cg->m->nodes[v], *w = n->op == LLMC_OP_MATMUL ? &cg->m->nodes[n->args[1]] : NULL;
+  return w && w->op == LLMC_OP_WEIGHT && llmc_weight_plan_grouped(cg->plan, w->weight);
+}
+
+/* The lowest per-token offset where `size` bytes meet none of the n_live
+ * buffers in live, and grows the scratch area to hold them there. */
+static int64_t place_buffer(codegen_t *cg, const uint32_t *live, uint32_t n_live, int64_t size) {
+  int64_t at = 0;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (uint32_t i = 0; i < n_live; i++) {
+      int64_t o = cg->buf_offset[live[i]], e = o + buffer_bytes(cg, live[i]);
+      if (at < e && o < at + size) {
+        at = e;
+        moved = true;
+      }
+    }
+  }
+  if ((uint64_t)(at + size) > cg->per_token_bytes) cg->per_token_bytes = (uint64_t)(at + size);
+  return at;
+}
+
 /* Linear-scan assignment of per-token offsets; a buffer is free again once
- * the last node reading it has run. */
+ * the last node reading it has run. A quantized input is placed beside
+ * its node's arguments and result, and is free again at once. */
 static void plan_buffers(codegen_t *cg) {
   const llmc_ir_module_t *m = cg->m;
   uint32_t *last_use = calloc(m->n_nodes, sizeof *last_use);
   uint32_t *live = calloc(m->n_nodes, sizeof *live);
   cg->buf_offset = malloc(m->n_nodes * sizeof *cg->buf_offset);
-  if (!last_use || !live || !cg->buf_offset) abort();
+  cg->act_offset = malloc(m->n_nodes * sizeof *cg->act_offset);
+  if (!last_use || !live || !cg->buf_offset || !cg->act_offset) abort();
   for (uint32_t v = 1; v < m->n_nodes; v++)
     for (int a = 0; a < m->nodes[v].n_args; a++) last_use[m->nodes[v].args[a]] = v;
   uint32_t n_live = 0;
   for (uint32_t v = 0; v < m->n_nodes; v++) {
-    cg->buf_offset[v] = -1;
+    cg->buf_offset[v] = cg->act_offset[v] = -1;
     if (v == 0 || !has_buffer(&m->nodes[v])) continue;
     for (uint32_t i = 0; i < n_live;) /* release buffers whose readers have all run */
       if (last_use[live[i]] < v) live[i] = live[--n_live];
       else i++;
-    int64_t size = (m->nodes[v].shape.dims[1] * 4 + 63) / 64 * 64;
-    int64_t at = 0; /* lowest offset where [at, at+size) meets no live buffer */
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (uint32_t i = 0; i < n_live; i++) {
-        int64_t o = cg->buf_offset[live[i]], e = o + (m->nodes[live[i]].shape.dims[1] * 4 + 63) / 64 * 64;
-        if (at < e && o < at + size) {
-          at = e;
-          moved = true;
-        }
-      }
-    }
-    cg->buf_offset[v] = at;
+    cg->buf_offset[v] = place_buffer(cg, live, n_live, buffer_bytes(cg, v));
     live[n_live++] = v;
-    if ((uint64_t)(at + size) > cg->per_token_bytes) cg->per_token_bytes = (uint64_t)(at + size);
+    if (quantizes_input(cg, v))
+      cg->act_offset[v] = place_buffer(cg, live, n_live, llmc_act_q8_row_bytes(cols(cg, m->nodes[v].args[0])));
   }
   free(last_use);
   free(live);
@@ -170,12 +199,14 @@ static LLVMValueRef rows_of(node_ctx_t *c, llmc_ir_value_t v) {
 
 /* The kernel for `base` (llmc_k_matmul, llmc_k_embed) over the weight node
  * w: the f32 kernel, or its variant for the weight's stored quantized type
- * ("llmc_k_matmul_q4_K"). Returns a name in buf. */
+ * ("llmc_k_matmul_q4_K"), and for rows stored in groups of 16
+ * ("llmc_k_matmul_q8_0_r16"). Returns a name in buf. */
 static const char *weight_kernel(const codegen_t *cg, const char *base, llmc_ir_value_t w, char *buf, size_t size) {
   const llmc_ir_node_t *n = &cg->m->nodes[w];
   llmc_dtype_t t = n->op == LLMC_OP_WEIGHT ? llmc_weight_plan_dtype(cg->plan, n->weight) : LLMC_DTYPE_F32;
   if (t == LLMC_DTYPE_F32) return base;
-  snprintf(buf, size, "%s_%s", base, llmc_dtype_name(t));
+  bool grouped = n->op == LLMC_OP_WEIGHT && llmc_weight_plan_grouped(cg->plan, n->weight);
+  snprintf(buf, size, "%s_%s%s", base, llmc_dtype_name(t), grouped ? "_r16" : "");
   return buf;
 }
 
@@ -183,8 +214,6 @@ static int act_code(const char *act) {
   if (!act) return LLMC_ACT_NONE;
   return !strcmp(act, "gelu_tanh") ? LLMC_ACT_GELU_TANH : LLMC_ACT_SILU;
 }
-
-static int64_t cols(const codegen_t *cg, llmc_ir_value_t v) { return cg->m->nodes[v].shape.dims[1]; }
 
 static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
   codegen_t *cg = c->cg;
@@ -212,7 +241,8 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
     int next = 2;
     LLVMValueRef bias = llmc_ir_get_int(n, "bias", 0) ? arg_ptr(c, next++) : null;
     LLVMValueRef residual = llmc_ir_get_int(n, "residual", 0) ? arg_ptr(c, next++) : null;
-    LLVMValueRef a[] = {arg_ptr(c, 0), arg_ptr(c, 1), bias, residual, out, rows_of(c, v),
+    LLVMValueRef x = cg->act_slot[v] >= 0 ? env_load(cg, c->env, cg->act_slot[v]) : arg_ptr(c, 0);
+    LLVMValueRef a[] = {x, arg_ptr(c, 1), bias, residual, out, rows_of(c, v),
                         ci32(cg, cols(cg, n->args[0])), ci32(cg, cols(cg, v)),
                         ci32(cg, act_code(llmc_ir_get_string(n, "glu", NULL))), t, nt};
     call(cg, weight_kernel(cg, "llmc_k_matmul", n->args[1], kernel, sizeof kernel), a, 11);
@@ -302,15 +332,23 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
   }
 }
 
-static LLVMValueRef emit_node_function(codegen_t *cg, llmc_ir_value_t v) {
+/* llmc_node_V, or with quantize llmc_node_V_quantize: the quantization of
+ * matmul V's input into its buffer (kernels_vnni.h). */
+static LLVMValueRef emit_node_function(codegen_t *cg, llmc_ir_value_t v, bool quantize) {
   char name[64];
-  snprintf(name, sizeof name, "llmc_node_%u", v);
+  snprintf(name, sizeof name, quantize ? "llmc_node_%u_quantize" : "llmc_node_%u", v);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, cg->task_fn_t);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
   node_ctx_t c = {cg, &cg->m->nodes[v], LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
   c.step = env_load(cg, c.env, 0);
-  emit_kernel_call(&c, v);
+  if (quantize) {
+    LLVMValueRef a[] = {arg_ptr(&c, 0), env_load(cg, c.env, cg->act_slot[v]), rows_of(&c, v),
+                        ci32(cg, cols(cg, c.n->args[0])), c.task, c.n_tasks};
+    call(cg, "llmc_k_quantize_act_q8", a, 6);
+  } else {
+    emit_kernel_call(&c, v);
+  }
   LLVMBuildRetVoid(cg->b);
   return fn;
 }
@@ -376,18 +414,23 @@ static LLVMValueRef emit_region(codegen_t *cg, int32_t r, cJSON *entry_points) {
 
   /* Slots: 0 = step, then every buffer the region touches. */
   int32_t n_slots = 1;
-  for (uint32_t v = 0; v < m->n_nodes; v++) cg->slot[v] = -1;
+  for (uint32_t v = 0; v < m->n_nodes; v++) cg->slot[v] = cg->act_slot[v] = -1;
   for (uint32_t u = 1; u < m->n_nodes; u++) {
     const llmc_ir_node_t *n = &m->nodes[u];
     if (n->region != r) continue;
     for (int a = 0; a < n->n_args; a++)
       if (has_buffer(&m->nodes[n->args[a]]) && cg->slot[n->args[a]] < 0) cg->slot[n->args[a]] = n_slots++;
     if (has_buffer(n) && cg->slot[u] < 0) cg->slot[u] = n_slots++;
+    if (cg->act_offset[u] >= 0) cg->act_slot[u] = n_slots++;
   }
   /* Node functions first: they read cg->slot, which is per region. */
-  LLVMValueRef *node_fns = calloc(m->n_nodes, sizeof *node_fns);
+  LLVMValueRef *node_fns = calloc(m->n_nodes, sizeof *node_fns), *quantize_fns = calloc(m->n_nodes, sizeof *quantize_fns);
+  if (!node_fns || !quantize_fns) abort();
   for (uint32_t u = 1; u < m->n_nodes; u++)
-    if (m->nodes[u].region == r) node_fns[u] = emit_node_function(cg, u);
+    if (m->nodes[u].region == r) {
+      node_fns[u] = emit_node_function(cg, u, false);
+      if (cg->act_slot[u] >= 0) quantize_fns[u] = emit_node_function(cg, u, true);
+    }
 
   LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
   LLVMValueRef step = LLVMGetParam(fn, 0);
@@ -412,15 +455,24 @@ static LLVMValueRef emit_region(codegen_t *cg, int32_t r, cJSON *entry_points) {
     cJSON_AddStringToObject(arg, "dir", is_out[i] ? "out" : "in");
     cJSON_AddItemToArray(args, arg);
   }
-  for (uint32_t x = 1; x < m->n_nodes; x++)
+  for (uint32_t x = 1; x < m->n_nodes; x++) {
     if (cg->slot[x] > 0 && !is_param[x]) {
       LLVMValueRef a[2] = {step, ci64(cg, cg->buf_offset[x])};
       env_store(cg, env, cg->slot[x], call(cg, "llmc_glue_scratch", a, 2));
     }
+    if (cg->act_slot[x] > 0) {
+      LLVMValueRef a[2] = {step, ci64(cg, cg->act_offset[x])};
+      env_store(cg, env, cg->act_slot[x], call(cg, "llmc_glue_scratch", a, 2));
+    }
+  }
   bool batchless = false;
   for (uint32_t u = 1; u < m->n_nodes; u++)
     if (m->nodes[u].region == r) {
       batchless |= (llmc_ir_op_flags(m->nodes[u].op) & LLMC_OPF_BATCHLESS) != 0;
+      if (quantize_fns[u]) {
+        LLVMValueRef q[3] = {step, quantize_fns[u], env};
+        call(cg, "llmc_glue_parallel_for", q, 3);
+      }
       LLVMValueRef a[3] = {step, node_fns[u], env};
       call(cg, "llmc_glue_parallel_for", a, 3);
     }
@@ -431,6 +483,7 @@ static LLVMValueRef emit_region(codegen_t *cg, int32_t r, cJSON *entry_points) {
   free(params);
   free(is_out);
   free(node_fns);
+  free(quantize_fns);
   free(is_param);
   return fn;
 }
@@ -547,7 +600,8 @@ static llmc_status_t emit(codegen_t *cg, cJSON *meta, const llmc_codegen_options
   LLMC_PROPAGATE(check_kv(cg));
   plan_buffers(cg);
   cg->slot = malloc(m->n_nodes * sizeof *cg->slot);
-  if (!cg->slot) abort();
+  cg->act_slot = malloc(m->n_nodes * sizeof *cg->act_slot);
+  if (!cg->slot || !cg->act_slot) abort();
 
   cJSON *entry_points = cJSON_CreateArray();
   cJSON *step_entry = cJSON_CreateObject(), *step_args = cJSON_CreateArray();
@@ -641,6 +695,27 @@ static llmc_status_t check_cpu(LLVMTargetRef target, const char *triple, const c
   return LLMC_OK;
 }
 
+/* LLVM's names for the x86-64 CPUs whose feature set has AVX512-VNNI. */
+static const char *const vnni_cpus[] = {
+    "cascadelake",    "cooperlake",     "icelake-client", "icelake-server", "tigerlake",
+    "rocketlake",     "sapphirerapids", "emeraldrapids",  "graniterapids",  "graniterapids-d",
+    "diamondrapids",  "znver4",         "znver5",
+};
+
+bool llmc_codegen_has_vnni(const llmc_codegen_options_t *opts) {
+  if (strcmp(opts->target->name, "x86_64")) return false;
+  if (!opts->cpu && opts->target == llmc_target_find(NULL)) {
+    char *features = LLVMGetHostCPUFeatures();
+    bool has = strstr(features, "+avx512vnni") != NULL;
+    LLVMDisposeMessage(features);
+    return has;
+  }
+  const char *cpu = opts->cpu ? opts->cpu : opts->target->baseline_cpu;
+  for (size_t i = 0; i < sizeof vnni_cpus / sizeof *vnni_cpus; i++)
+    if (!strcmp(cpu, vnni_cpus[i])) return true;
+  return false;
+}
+
 llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, cJSON *meta,
                            const llmc_codegen_options_t *opts) {
   LLVMInitializeAllTargetInfos();
@@ -694,6 +769,8 @@ llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *
   LLVMDisposeMessage(host_cpu);
   LLVMDisposeMessage(host_features);
   free(cg.buf_offset);
+  free(cg.act_offset);
   free(cg.slot);
+  free(cg.act_slot);
   return s;
 }

@@ -22,4 +22,10 @@ typedef struct {
 llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, cJSON *meta,
                            const llmc_codegen_options_t *opts);
 
+/* Whether the CPU llmc_codegen compiles for under opts (the host's when
+ * opts->cpu is NULL) has AVX512-VNNI: the weight plan then stores q8_0 and
+ * q4_0 matrices for the kernels of targets/cpu/kernels_vnni.h. For a named
+ * CPU this is its known feature set; opts->object_path is not used. */
+bool llmc_codegen_has_vnni(const llmc_codegen_options_t *opts);
+
 #endif

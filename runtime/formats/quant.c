@@ -451,3 +451,30 @@ llmc_status_t llmc_quant_dequantize_row(llmc_ggml_type_t type, const void *src, 
     f->dequantize(in + b * f->block_bytes, dst + b * f->block_elems);
   return LLMC_OK;
 }
+
+llmc_status_t llmc_quant_group_rows(llmc_ggml_type_t type, const void *src, void *dst, int64_t n_rows,
+                                    int64_t n) {
+  if (type != LLMC_GGML_Q8_0 && type != LLMC_GGML_Q4_0)
+    return LLMC_ERROR(INVALID_ARGUMENT, "only q8_0 and q4_0 rows can be grouped, not ggml type %d", (int)type);
+  if (n_rows % LLMC_QUANT_ROW_GROUP != 0)
+    return LLMC_ERROR(INVALID_ARGUMENT, "%lld rows are not whole groups of %d", (long long)n_rows,
+                      LLMC_QUANT_ROW_GROUP);
+  LLMC_PROPAGATE(llmc_quant_check_row(type, n));
+  const int64_t blocks = n / 32, bb = llmc_quant_block_bytes(type), row_bytes = blocks * bb;
+  const int quads = type == LLMC_GGML_Q8_0 ? 8 : 4;
+  const uint8_t *in = src;
+  uint8_t *out = dst; /* written in order: group, block, scales, quads */
+  for (int64_t g = 0; g < n_rows / LLMC_QUANT_ROW_GROUP; g++)
+    for (int64_t b = 0; b < blocks; b++) {
+      const uint8_t *blk = in + g * LLMC_QUANT_ROW_GROUP * row_bytes + b * bb; /* row 0's block */
+      for (int r = 0; r < LLMC_QUANT_ROW_GROUP; r++, out += 2)
+        memcpy(out, blk + r * row_bytes, 2);
+      for (int j = 0; j < quads; j++)
+        for (int r = 0; r < LLMC_QUANT_ROW_GROUP; r++)
+          for (int c = 0; c < 4; c++, out++) {
+            uint8_t level = blk[r * row_bytes + 2 + 4 * j + c];
+            *out = type == LLMC_GGML_Q8_0 ? (uint8_t)(level ^ 0x80) : level; /* int8 + 128 */
+          }
+    }
+  return LLMC_OK;
+}

@@ -1,0 +1,196 @@
+/* test_quant_vnni.c — the AVX512-VNNI matmul kernels (targets/cpu/
+ * kernels_vnni.c, compiled natively here) against a scalar version of the
+ * arithmetic kernels_vnni.h specifies, bit for bit; that version against
+ * the f32 matmul over the dequantized weights, within quantization error;
+ * the activation quantizer against ggml's reference quantizer
+ * (llmc_q8_0_quantize); and llmc_quant_group_rows's layout and errors.
+ * The kernels need AVX512-VNNI: on a CPU without it the test is skipped
+ * (exit 77). */
+#include <stdlib.h>
+
+#include "check.h"
+#include "formats/quant.h"
+#include "kernels.h"
+#include "kernels_vnni.h"
+#include "llmc/numerics.h"
+
+enum { SKIPPED = 77 };
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static float gauss(void) { /* sum of 4 uniforms, about N(0, 1/3) */
+  float s = 0;
+  for (int i = 0; i < 4; i++) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    s += (float)(rng_state >> 40) / (float)(1 << 24) - 0.5f;
+  }
+  return s;
+}
+
+/* The code of status s, which is freed. */
+static llmc_status_code_t code_of(llmc_status_t s) {
+  llmc_status_code_t c = llmc_status_code(s);
+  llmc_status_free(s);
+  return c;
+}
+
+static void *alloc64(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64); }
+
+/* The level of column k of a ggml-layout row (offsets removed) and its
+ * block's scale. */
+static int level_at(llmc_ggml_type_t type, const uint8_t *row, int64_t k) {
+  const uint8_t *blk = row + k / 32 * llmc_quant_block_bytes(type);
+  int e = (int)(k % 32);
+  if (type == LLMC_GGML_Q8_0) return (int8_t)blk[2 + e];
+  return (e < 16 ? blk[2 + e] & 0x0f : blk[2 + e - 16] >> 4) - 8;
+}
+
+static float scale_at(llmc_ggml_type_t type, const uint8_t *row, int64_t b) {
+  uint16_t h;
+  memcpy(&h, row + b * llmc_quant_block_bytes(type), 2);
+  return llmc_f16_to_f32(h);
+}
+
+/* x_t · w_j as kernels_vnni.h defines it, from ggml-layout weight row w
+ * and token row x (quantized here by llmc_q8_0_quantize). */
+static float dot_ref(llmc_ggml_type_t type, const uint8_t *w, const float *x, int64_t K) {
+  float acc = 0;
+  for (int64_t b = 0; b < K / 32; b++) {
+    int8_t q[32];
+    float dx = llmc_f16_to_f32(llmc_q8_0_quantize(x + b * 32, q));
+    int32_t isum = 0;
+    for (int e = 0; e < 32; e++) isum += level_at(type, w, b * 32 + e) * q[e];
+    acc = fmaf((float)isum, scale_at(type, w, b) * dx, acc);
+  }
+  return acc;
+}
+
+/* Random weights [rows, K] of type in ggml's layout, and as f32. */
+static uint8_t *random_rows(llmc_ggml_type_t type, int64_t rows, int64_t K, float *f32) {
+  int64_t rb = llmc_quant_row_bytes(type, K);
+  uint8_t *w = malloc((size_t)(rows * rb));
+  float *row = malloc((size_t)K * sizeof *row);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t k = 0; k < K; k++) row[k] = gauss() * (1 + (float)(r % 5));
+    CHECK(llmc_quant_quantize_row(type, row, w + r * rb, K) == LLMC_OK);
+    CHECK(llmc_quant_dequantize_row(type, w + r * rb, f32 + r * K, K) == LLMC_OK);
+  }
+  free(row);
+  return w;
+}
+
+static void test_quantize_activations(void) {
+  enum { T = 5, K = 96 };
+  float x[T * K];
+  for (int i = 0; i < T * K; i++) x[i] = gauss() * (float)(i % 7);
+  for (int k = 0; k < K; k++) x[2 * K + k] = 0; /* an all-zero row: scale 0 */
+  x[K + 3] = 1e6f;
+  int64_t stride = llmc_act_q8_row_bytes(K);
+  uint8_t *xq = alloc64((size_t)(T * stride));
+  for (int task = 0; task < 3; task++) llmc_k_quantize_act_q8(x, xq, T, K, task, 3);
+  for (int t = 0; t < T; t++)
+    for (int b = 0; b < K / 32; b++) {
+      int8_t q[32];
+      float d = llmc_f16_to_f32(llmc_q8_0_quantize(x + t * K + b * 32, q));
+      const uint8_t *row = xq + t * stride;
+      float got_d;
+      int32_t got_sum, sum = 0;
+      memcpy(&got_d, row + K + 4 * b, 4);
+      memcpy(&got_sum, row + K + 4 * (K / 32) + 4 * b, 4);
+      for (int e = 0; e < 32; e++) sum += q[e];
+      CHECK(memcmp(row + b * 32, q, 32) == 0);
+      CHECK_EQ_NUM(got_d, d);
+      CHECK_EQ_INT(got_sum, sum);
+    }
+  free(xq);
+}
+
+static void test_group_rows(void) {
+  enum { N = 32, K = 64 };
+  float f[N * K];
+  uint8_t *w8 = random_rows(LLMC_GGML_Q8_0, N, K, f), *w4 = random_rows(LLMC_GGML_Q4_0, N, K, f);
+  uint8_t g8[N * K / 32 * 34], g4[N * K / 32 * 18];
+  CHECK(llmc_quant_group_rows(LLMC_GGML_Q8_0, w8, g8, N, K) == LLMC_OK);
+  CHECK(llmc_quant_group_rows(LLMC_GGML_Q4_0, w4, g4, N, K) == LLMC_OK);
+  /* Row 21 (group 1, lane 5), block 1: its scale, and column 32 + 4*2 + 1
+   * (quad 2, byte 1); for q4_0 column 32 + 16 + 4*3 + 2 is the high nibble
+   * of quad 3, byte 2. */
+  const uint8_t *b8 = g8 + 1 * (K / 32) * 544 + 1 * 544, *b4 = g4 + 1 * (K / 32) * 288 + 1 * 288;
+  CHECK(memcmp(b8 + 2 * 5, w8 + 21 * 68 + 34, 2) == 0);
+  CHECK_EQ_INT(b8[32 + 64 * 2 + 4 * 5 + 1], level_at(LLMC_GGML_Q8_0, w8 + 21 * 68, 32 + 9) + 128);
+  CHECK(memcmp(b4 + 2 * 5, w4 + 21 * 36 + 18, 2) == 0);
+  CHECK_EQ_INT((b4[32 + 64 * 3 + 4 * 5 + 2] >> 4) - 8, level_at(LLMC_GGML_Q4_0, w4 + 21 * 36, 32 + 16 + 14));
+  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q8_0, w8, g8, 24, K)), LLMC_STATUS_INVALID_ARGUMENT);
+  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q6_K, w8, g8, 16, 256)), LLMC_STATUS_INVALID_ARGUMENT);
+  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q8_0, w8, g8, 16, 48)), LLMC_STATUS_INVALID_ARGUMENT);
+  free(w8);
+  free(w4);
+}
+
+/* Every bit of the kernel's output against dot_ref, for token counts that
+ * exercise both the 4-token blocks and single tokens, and task splits that
+ * cut tiles; the reference against the f32 matmul on dequantized weights. */
+static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu, bool bias_residual) {
+  static const int32_t token_counts[] = {1, 3, 4, 9};
+  int64_t rows = glu ? 2 * N : N, rb = llmc_quant_row_bytes(type, K);
+  float *wf = malloc((size_t)(rows * K) * sizeof *wf);
+  uint8_t *w = random_rows(type, rows, K, wf), *grouped = alloc64((size_t)(rows * rb));
+  CHECK(llmc_quant_group_rows(type, w, grouped, rows, K) == LLMC_OK);
+  enum { T_MAX = 9 };
+  float *x = malloc(sizeof(float) * T_MAX * K), *bias = malloc(sizeof(float) * N);
+  float *res = malloc(sizeof(float) * T_MAX * N), *want = malloc(sizeof(float) * T_MAX * N);
+  float *out = malloc(sizeof(float) * T_MAX * N), *f32_out = malloc(sizeof(float) * T_MAX * N);
+  for (int64_t i = 0; i < T_MAX * K; i++) x[i] = gauss();
+  for (int64_t i = 0; i < N; i++) bias[i] = gauss();
+  for (int64_t i = 0; i < T_MAX * N; i++) res[i] = gauss();
+  const float *b = bias_residual ? bias : NULL, *r = bias_residual ? res : NULL;
+  for (int t = 0; t < T_MAX; t++) { /* want [T_MAX, N] */
+    float gate[256], up[256];
+    for (int64_t j = 0; j < N; j++) {
+      gate[j] = dot_ref(type, w + j * rb, x + t * K, K);
+      if (glu) up[j] = dot_ref(type, w + (N + j) * rb, x + t * K, K);
+      else want[t * N + j] = gate[j] + (b ? b[j] : 0) + (r ? r[t * N + j] : 0);
+    }
+    if (glu) llmc_k_glu(gate, up, want + t * N, N, glu, 0, 1);
+  }
+  llmc_k_matmul(x, wf, b, r, f32_out, T_MAX, (int32_t)K, (int32_t)N, glu, 0, 1);
+  double err = 0, norm = 0;
+  for (int64_t i = 0; i < T_MAX * N; i++) {
+    err += (want[i] - f32_out[i]) * (double)(want[i] - f32_out[i]);
+    norm += f32_out[i] * (double)f32_out[i];
+  }
+  CHECK_MSG(err <= 1e-4 * norm, "reference vs f32 matmul: relative squared error %g", err / norm);
+  uint8_t *xq = alloc64((size_t)(T_MAX * llmc_act_q8_row_bytes(K)));
+  for (size_t c = 0; c < sizeof token_counts / sizeof *token_counts; c++) {
+    int32_t T = token_counts[c];
+    llmc_k_quantize_act_q8(x, xq, T, (int32_t)K, 0, 1);
+    for (int32_t n_tasks = 1; n_tasks <= 3; n_tasks += 2) {
+      memset(out, 0xff, sizeof(float) * T * N);
+      for (int32_t task = 0; task < n_tasks; task++)
+        (type == LLMC_GGML_Q8_0 ? llmc_k_matmul_q8_0_r16 : llmc_k_matmul_q4_0_r16)(
+            xq, grouped, b, r, out, T, (int32_t)K, (int32_t)N, glu, task, n_tasks);
+      int bad = 0;
+      for (int64_t i = 0; i < T * N; i++) bad += memcmp(&out[i], &want[i], 4) != 0;
+      CHECK_MSG(bad == 0, "type %d K %lld N %lld glu %d T %d tasks %d: %d of %lld outputs differ", (int)type,
+                (long long)K, (long long)N, glu, T, n_tasks, bad, (long long)(T * N));
+    }
+  }
+  free(wf), free(w), free(grouped), free(x), free(bias), free(res), free(want), free(out), free(f32_out);
+  free(xq);
+}
+
+int main(void) {
+  test_group_rows();
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    fprintf(stderr, "test_quant_vnni: this CPU has no AVX512-VNNI; kernel checks skipped\n");
+    return check_failures ? check_report("test_quant_vnni") : SKIPPED;
+  }
+  test_quantize_activations();
+  for (int type = 0; type < 2; type++) {
+    llmc_ggml_type_t t = type ? LLMC_GGML_Q4_0 : LLMC_GGML_Q8_0;
+    test_matmul(t, 64, 16, LLMC_ACT_NONE, false);
+    test_matmul(t, 96, 80, LLMC_ACT_NONE, true);  /* 5 groups: tiles and task splits cut unevenly */
+    test_matmul(t, 256, 48, LLMC_ACT_SILU, false); /* gate/up pairs */
+    test_matmul(t, 128, 32, LLMC_ACT_GELU_TANH, false);
+  }
+  return check_report("test_quant_vnni");
+}
