@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "llmc/runtime.h"
+#include "support/cpu_features.h"
 
 #if defined(__x86_64__)
 #define HOST_ELF_MACHINE EM_X86_64
@@ -211,6 +212,21 @@ static llmc_status_t parse_metadata(const char *json, cJSON **out) {
   return LLMC_OK;
 }
 
+/* Refuses a model whose code uses CPU features this CPU lacks (it would
+ * die of SIGILL at its first step). */
+static llmc_status_t check_cpu(const cJSON *meta) {
+  const cJSON *target = cJSON_GetObjectItemCaseSensitive(meta, "target");
+  const cJSON *features = cJSON_GetObjectItemCaseSensitive(target, "features");
+  const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(target, "cpu");
+  char missing[64];
+  if (cJSON_IsString(features) && llmc_cpu_missing_feature(features->valuestring, missing, sizeof missing))
+    return LLMC_ERROR(UNIMPLEMENTED,
+                      "compiled for a CPU with %s (%s), which this CPU lacks: compile the model on this "
+                      "machine, or for a CPU it can run (e.g. --cpu x86-64-v3)",
+                      missing, cJSON_IsString(cpu) ? cpu->valuestring : "?");
+  return LLMC_OK;
+}
+
 /* Resolves AUTO: $LLMC_WEIGHTS, else by size. */
 static llmc_status_t choose_mode(llmc_weights_mode_t requested, uint64_t bytes,
                                  llmc_weights_mode_t *out) {
@@ -304,6 +320,7 @@ static llmc_status_t load_into(llmc_model_t *model, int fd, const llmc_model_opt
   model->abi = abi;
   model->weights_bytes = sec.size;
   if ((st = parse_metadata(abi->metadata_json, &model->metadata))) return st;
+  if ((st = check_cpu(model->metadata))) return st;
   llmc_weights_mode_t mode = options ? options->weights_mode : LLMC_WEIGHTS_AUTO;
   if ((st = choose_mode(mode, sec.size, &model->weights_mode))) return st;
   return map_weights(model, fd, &sec);
