@@ -5,7 +5,7 @@
  *
  * Built like kernels.c (clang-19, freestanding bitcode), every function
  * marked for AVX512-VNNI. The code generator calls these kernels only when
- * the CPU it compiles for has that extension (llmc_codegen_cpu_has_vnni);
+ * the CPU it compiles for has that extension (llmc_codegen_has_vnni);
  * then its CPU settings replace these attributes anyway.
  *
  * VPDPBUSD multiplies unsigned bytes by signed bytes. The activations are
