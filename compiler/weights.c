@@ -7,6 +7,7 @@
 
 #include "formats/quant.h"
 #include "llmc/abi.h"
+#include "llmc/row_groups.h"
 
 static bool is_quantized(llmc_dtype_t t) {
   return t == LLMC_DTYPE_Q8_0 || t == LLMC_DTYPE_Q4_0 || t == LLMC_DTYPE_Q4_K || t == LLMC_DTYPE_Q6_K;
@@ -57,7 +58,7 @@ static bool groupable(const llmc_ir_module_t *m, llmc_ir_value_t v, int64_t rows
       if (n->args[a] != v) continue;
       if (n->op != LLMC_OP_MATMUL || a != 1) return false;
       bool glu = llmc_ir_get_string(n, "glu", NULL) != NULL;
-      if (rows % (glu ? 2 * LLMC_QUANT_ROW_GROUP : LLMC_QUANT_ROW_GROUP) != 0) return false;
+      if (rows % (glu ? 2 * LLMC_ROW_GROUP : LLMC_ROW_GROUP) != 0) return false;
       read = true;
     }
   }
@@ -113,10 +114,11 @@ llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, boo
     bool matrix = read_as_matrix(m, v);
     out->dtype[i] = storage_dtype(m, node->weight, matrix, quant);
     out->kept_f32[i] = quant != LLMC_DTYPE_NONE && matrix && w->shape.rank == 2 && out->dtype[i] == LLMC_DTYPE_F32;
-    out->grouped[i] = group_rows && (out->dtype[i] == LLMC_DTYPE_Q8_0 || out->dtype[i] == LLMC_DTYPE_Q4_0) &&
-                      groupable(m, v, w->shape.dims[0]);
+    out->grouped[i] = group_rows && is_quantized(out->dtype[i]) && groupable(m, v, w->shape.dims[0]);
     out->offset[i] = out->total;
-    out->bytes[i] = llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
+    out->bytes[i] = out->grouped[i] ? (uint64_t)llmc_quant_grouped_bytes(ggml_type(out->dtype[i]), w->shape.dims[0],
+                                                                        w->shape.dims[1])
+                                    : llmc_dtype_nbytes(out->dtype[i], (uint64_t)llmc_shape_numel(&w->shape));
     out->total += aligned(out->bytes[i]);
   }
   return LLMC_OK;
@@ -237,7 +239,7 @@ static llmc_status_t materialise(const llmc_ir_module_t *m, uint32_t index, llmc
 }
 
 /* Replaces *data (stored tensor i, as ggml lays out its rows) by its rows
- * in groups of 16 (llmc_quant_group_rows). */
+ * in groups of 16 (llmc_quant_group_rows; plan->bytes[i] of them). */
 static llmc_status_t group_rows(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, uint32_t i,
                                 uint8_t **data) {
   const llmc_ir_weight_t *w = &m->weights[plan->weight[i]];

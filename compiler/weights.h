@@ -25,7 +25,7 @@ typedef struct {
   uint64_t *offset;     /* [n] byte offset in the section */
   uint64_t *bytes;      /* [n] byte size in the section */
   bool *kept_f32;       /* [n] a matrix the requested quantization could not take (rows not whole blocks) */
-  bool *grouped;        /* [n] q8_0 or q4_0 rows stored in groups of 16 (llmc_quant_group_rows) */
+  bool *grouped;        /* [n] quantized rows stored in groups of 16 (llmc_quant_group_rows) */
   int64_t *slot;        /* [module n_weights] index into the arrays above, -1 if not stored */
   const uint8_t *tokenizer;  /* [tokenizer_bytes] the embedded tokenizer (not owned), or NULL */
   uint64_t tokenizer_bytes;  /* it starts where the last tensor's padding ends */
@@ -40,8 +40,8 @@ typedef struct {
  * f16 and bf16 matrices whose rows are whole blocks are quantized to it
  * (the others stay f32, as llama.cpp's quantizer falls back). Everything
  * else is stored as f32. With group_rows (the target has the kernels of
- * targets/cpu/kernels_vnni.h), q8_0 and q4_0 matrices that only matmuls
- * read, as their weight, are stored in groups of 16 rows, when their rows
+ * targets/cpu/kernels_vnni.h), quantized matrices that only matmuls read,
+ * as their weight, are stored in groups of 16 rows, when their rows
  * (and under glu each half of them) are whole groups. The plan's arrays
  * live in m's arena. */
 llmc_status_t llmc_weight_plan_make(llmc_ir_module_t *m, llmc_dtype_t quant, bool group_rows,

@@ -17,8 +17,8 @@
  * offset o, i.e. at scratch + o * token_capacity. Buffers are reused once
  * their last user has run (linear scan over the node order).
  *
- * A matmul whose weight is stored in groups of 16 rows (q8_0 or q4_0 on a
- * CPU with AVX512-VNNI; targets/cpu/kernels_vnni.h) is two calls:
+ * A matmul whose weight is stored in groups of 16 rows (a quantized weight
+ * on a CPU with AVX512-VNNI; targets/cpu/kernels_vnni.h) is two calls:
  * llmc_node_V_quantize quantizes its input into a buffer of its own, live
  * only while the node runs, and llmc_node_V multiplies.
  *
@@ -67,10 +67,14 @@ static bool has_buffer(const llmc_ir_node_t *n) {
 static int64_t buffer_bytes(const codegen_t *cg, uint32_t v) { return (cg->m->nodes[v].shape.dims[1] * 4 + 63) / 64 * 64; }
 
 /* Does node v multiply by a weight stored in groups of 16 rows, and so
- * quantize its input first? */
-static bool quantizes_input(const codegen_t *cg, uint32_t v) {
+ * quantize its input first? Then *k_quant says whether to q8_K (for q4_K
+ * and q6_K weights) rather than q8_0. */
+static bool quantizes_input(const codegen_t *cg, uint32_t v, bool *k_quant) {
   const llmc_ir_node_t *n = &cg->m->nodes[v], *w = n->op == LLMC_OP_MATMUL ? &cg->m->nodes[n->args[1]] : NULL;
-  return w && w->op == LLMC_OP_WEIGHT && llmc_weight_plan_grouped(cg->plan, w->weight);
+  if (!w || w->op != LLMC_OP_WEIGHT || !llmc_weight_plan_grouped(cg->plan, w->weight)) return false;
+  llmc_dtype_t t = llmc_weight_plan_dtype(cg->plan, w->weight);
+  *k_quant = t == LLMC_DTYPE_Q4_K || t == LLMC_DTYPE_Q6_K;
+  return true;
 }
 
 /* The lowest per-token offset where `size` bytes meet none of the n_live
@@ -112,8 +116,11 @@ static void plan_buffers(codegen_t *cg) {
       else i++;
     cg->buf_offset[v] = place_buffer(cg, live, n_live, buffer_bytes(cg, v));
     live[n_live++] = v;
-    if (quantizes_input(cg, v))
-      cg->act_offset[v] = place_buffer(cg, live, n_live, llmc_act_q8_row_bytes(cols(cg, m->nodes[v].args[0])));
+    bool k_quant;
+    if (quantizes_input(cg, v, &k_quant)) {
+      int64_t K = cols(cg, m->nodes[v].args[0]);
+      cg->act_offset[v] = place_buffer(cg, live, n_live, k_quant ? llmc_act_q8_K_row_bytes(K) : llmc_act_q8_row_bytes(K));
+    }
   }
   free(last_use);
   free(live);
@@ -342,10 +349,11 @@ static LLVMValueRef emit_node_function(codegen_t *cg, llmc_ir_value_t v, bool qu
   LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
   node_ctx_t c = {cg, &cg->m->nodes[v], LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
   c.step = env_load(cg, c.env, 0);
-  if (quantize) {
+  bool k_quant;
+  if (quantize && quantizes_input(cg, v, &k_quant)) {
     LLVMValueRef a[] = {arg_ptr(&c, 0), env_load(cg, c.env, cg->act_slot[v]), rows_of(&c, v),
                         ci32(cg, cols(cg, c.n->args[0])), c.task, c.n_tasks};
-    call(cg, "llmc_k_quantize_act_q8", a, 6);
+    call(cg, k_quant ? "llmc_k_quantize_act_q8_K" : "llmc_k_quantize_act_q8", a, 6);
   } else {
     emit_kernel_call(&c, v);
   }

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "llmc/numerics.h"
+#include "llmc/row_groups.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
@@ -57,13 +58,7 @@ static void store_f16(uint8_t *p, float f) {
   p[1] = (uint8_t)(h >> 8);
 }
 
-/* ggml's nearest_int: round to nearest even by adding 1.5 * 2^23 and
- * reading the mantissa. Exact for |v| < 2^22; beyond that (and for inf and
- * NaN) it returns the same meaningless value ggml's does. */
-static int nearest_int(float v) {
-  uint32_t i = llmc_float_bits(v + 12582912.0f);
-  return (int)(i & 0x007fffffu) - 0x00400000;
-}
+static int nearest_int(float v) { return llmc_nearest_int(v); }
 
 /* The int8 value of an int, modulo 256 (as ggml's int-to-int8 stores). */
 static int wrap_int8(int v) {
@@ -452,29 +447,106 @@ llmc_status_t llmc_quant_dequantize_row(llmc_ggml_type_t type, const void *src, 
   return LLMC_OK;
 }
 
+/* ---- rows in groups of 16 (llmc/row_groups.h) ------------------------------ */
+
+/* u [block elems] = the unsigned levels of the block at blk (row_groups.h). */
+static void block_levels(llmc_ggml_type_t type, const uint8_t *blk, uint8_t *u) {
+  if (type == LLMC_GGML_Q8_0) {
+    for (int e = 0; e < QK_SMALL; e++) u[e] = (uint8_t)(blk[2 + e] ^ 0x80); /* int8 + 128 */
+  } else if (type == LLMC_GGML_Q4_0) {
+    for (int e = 0; e < QK_SMALL; e++) u[e] = e < 16 ? blk[2 + e] & 0x0f : blk[2 + e - 16] >> 4;
+  } else if (type == LLMC_GGML_Q4_K) {
+    for (int e = 0; e < QK_K; e++) {
+      uint8_t q = blk[16 + 32 * (e / 64) + e % 32];
+      u[e] = e % 64 < 32 ? q & 0x0f : q >> 4;
+    }
+  } else {
+    for (int e = 0; e < QK_K; e++) {
+      int ql, ql_shift, qh, qh_shift;
+      q6_k_index(e, &ql, &ql_shift, &qh, &qh_shift);
+      u[e] = (uint8_t)((blk[ql] >> ql_shift & 0x0f) | (blk[qh] >> qh_shift & 3) << 4);
+    }
+  }
+}
+
+static int64_t group_block_bytes(llmc_ggml_type_t type) {
+  switch (type) {
+  case LLMC_GGML_Q8_0: return LLMC_RG_Q8_0_BYTES;
+  case LLMC_GGML_Q4_0: return LLMC_RG_Q4_0_BYTES;
+  case LLMC_GGML_Q4_K: return LLMC_RG_Q4_K_BYTES;
+  case LLMC_GGML_Q6_K: return LLMC_RG_Q6_K_BYTES;
+  default: return 0;
+  }
+}
+
+/* Writes one block of a group: blk[r] is row r's block in ggml's layout. */
+static void group_block(llmc_ggml_type_t type, const uint8_t *const *blk, uint8_t *out) {
+  enum { G = LLMC_ROW_GROUP };
+  uint8_t u[G][QK_K]; /* levels of each row */
+  for (int r = 0; r < G; r++) block_levels(type, blk[r], u[r]);
+  /* Header: f16 d (and dmin), then q4_K's and q6_K's sub-block factors. */
+  int d_at = type == LLMC_GGML_Q6_K ? 208 : 0;
+  for (int r = 0; r < G; r++, out += 2) memcpy(out, blk[r] + d_at, 2);
+  if (type == LLMC_GGML_Q4_K) {
+    for (int r = 0; r < G; r++, out += 2) memcpy(out, blk[r] + 2, 2);
+    for (int minimum = 0; minimum < 2; minimum++)
+      for (int j = 0; j < 8; j++)
+        for (int r = 0; r < G; r++) {
+          uint8_t sc, m;
+          unpack_scale_min(blk[r] + 4, j, &sc, &m);
+          *out++ = minimum ? m : sc;
+        }
+  }
+  if (type == LLMC_GGML_Q6_K)
+    for (int sub = 0; sub < 16; sub++)
+      for (int r = 0; r < G; r++) *out++ = blk[r][192 + sub];
+  /* Level vectors: vector v's byte 4r + c for each row r and c < 4. */
+  int vectors = type == LLMC_GGML_Q8_0 ? 8 : type == LLMC_GGML_Q4_0 ? 4 : type == LLMC_GGML_Q4_K ? 32 : 48;
+  for (int v = 0; v < vectors; v++)
+    for (int r = 0; r < G; r++)
+      for (int c = 0; c < 4; c++) {
+        const uint8_t *x = u[r];
+        uint8_t byte;
+        if (type == LLMC_GGML_Q8_0) {
+          byte = x[4 * v + c];
+        } else if (type == LLMC_GGML_Q4_0) {
+          byte = (uint8_t)(x[4 * v + c] | x[16 + 4 * v + c] << 4);
+        } else if (type == LLMC_GGML_Q4_K) {
+          int p = v / 8, q = v % 8;
+          byte = (uint8_t)(x[64 * p + 4 * q + c] | x[64 * p + 32 + 4 * q + c] << 4);
+        } else {
+          int p = v / 6, k = v % 6; /* 4 low-bit vectors, then 2 high-bit ones */
+          const uint8_t *pair = x + 32 * p;
+          if (k < 4) {
+            byte = (uint8_t)((pair[4 * k + c] & 0x0f) | (pair[16 + 4 * k + c] & 0x0f) << 4);
+          } else {
+            byte = 0;
+            for (int i = 0; i < 4; i++) byte |= (uint8_t)((pair[16 * (k - 4) + 4 * i + c] >> 4) << (2 * i));
+          }
+        }
+        *out++ = byte;
+      }
+}
+
+int64_t llmc_quant_grouped_bytes(llmc_ggml_type_t type, int64_t n_rows, int64_t n) {
+  int64_t elems = llmc_quant_block_elems(type);
+  return elems ? n_rows / LLMC_ROW_GROUP * (n / elems) * group_block_bytes(type) : 0;
+}
+
 llmc_status_t llmc_quant_group_rows(llmc_ggml_type_t type, const void *src, void *dst, int64_t n_rows,
                                     int64_t n) {
-  if (type != LLMC_GGML_Q8_0 && type != LLMC_GGML_Q4_0)
-    return LLMC_ERROR(INVALID_ARGUMENT, "only q8_0 and q4_0 rows can be grouped, not ggml type %d", (int)type);
-  if (n_rows % LLMC_QUANT_ROW_GROUP != 0)
-    return LLMC_ERROR(INVALID_ARGUMENT, "%lld rows are not whole groups of %d", (long long)n_rows,
-                      LLMC_QUANT_ROW_GROUP);
   LLMC_PROPAGATE(llmc_quant_check_row(type, n));
-  const int64_t blocks = n / 32, bb = llmc_quant_block_bytes(type), row_bytes = blocks * bb;
-  const int quads = type == LLMC_GGML_Q8_0 ? 8 : 4;
-  const uint8_t *in = src;
-  uint8_t *out = dst; /* written in order: group, block, scales, quads */
-  for (int64_t g = 0; g < n_rows / LLMC_QUANT_ROW_GROUP; g++)
-    for (int64_t b = 0; b < blocks; b++) {
-      const uint8_t *blk = in + g * LLMC_QUANT_ROW_GROUP * row_bytes + b * bb; /* row 0's block */
-      for (int r = 0; r < LLMC_QUANT_ROW_GROUP; r++, out += 2)
-        memcpy(out, blk + r * row_bytes, 2);
-      for (int j = 0; j < quads; j++)
-        for (int r = 0; r < LLMC_QUANT_ROW_GROUP; r++)
-          for (int c = 0; c < 4; c++, out++) {
-            uint8_t level = blk[r * row_bytes + 2 + 4 * j + c];
-            *out = type == LLMC_GGML_Q8_0 ? (uint8_t)(level ^ 0x80) : level; /* int8 + 128 */
-          }
+  if (n_rows % LLMC_ROW_GROUP != 0)
+    return LLMC_ERROR(INVALID_ARGUMENT, "%lld rows are not whole groups of %d", (long long)n_rows, LLMC_ROW_GROUP);
+  const int64_t bb = llmc_quant_block_bytes(type), blocks = n / llmc_quant_block_elems(type);
+  const int64_t row_bytes = blocks * bb;
+  uint8_t *out = dst;
+  for (int64_t g = 0; g < n_rows / LLMC_ROW_GROUP; g++)
+    for (int64_t b = 0; b < blocks; b++, out += group_block_bytes(type)) {
+      const uint8_t *blk[LLMC_ROW_GROUP];
+      for (int r = 0; r < LLMC_ROW_GROUP; r++)
+        blk[r] = (const uint8_t *)src + (g * LLMC_ROW_GROUP + r) * row_bytes + b * bb;
+      group_block(type, blk, out);
     }
   return LLMC_OK;
 }

@@ -49,24 +49,18 @@ llmc_status_t llmc_quant_quantize_row(llmc_ggml_type_t type, const float *src, v
 llmc_status_t llmc_quant_dequantize_row(llmc_ggml_type_t type, const void *src, float *dst,
                                         int64_t n);
 
-/* Rows stored together by llmc_quant_group_rows. */
-enum { LLMC_QUANT_ROW_GROUP = 16 };
-
-/* dst = src, n_rows rows of n elements of `type` (q8_0 or q4_0) laid out as
- * ggml lays them out, regrouped for the kernels of
- * targets/cpu/kernels_vnni.h; the same number of bytes. n_rows must be a
- * multiple of 16 and n of 32. For each group of 16 rows, for each block of
- * 32 columns:
- *   32 bytes   the 16 rows' f16 scales, row by row;
- *   then       quads of levels, 64 bytes each, row r's at 4r within it:
- *     q8_0:    8 quads; quad j holds columns 4j .. 4j+3, each level plus
- *              128 as an unsigned byte;
- *     q4_0:    4 quads; quad j holds bytes 4j .. 4j+3 of the row's 16
- *              nibble bytes (low nibbles: columns 4j + c, high nibbles:
- *              columns 16 + 4j + c), as they are.
+/* dst = src, n_rows rows of n elements of `type` as ggml lays them out,
+ * regrouped for the AVX512-VNNI kernels: rows in groups of 16, each block
+ * laid out as llmc/row_groups.h draws it. n_rows must be a multiple of 16
+ * and n of the type's block; dst holds llmc_quant_grouped_bytes of them.
  * Errors: INVALID_ARGUMENT for another type or shapes that do not fit. */
 llmc_status_t llmc_quant_group_rows(llmc_ggml_type_t type, const void *src, void *dst, int64_t n_rows,
                                     int64_t n);
+
+/* Bytes of n_rows x n elements of `type` grouped by llmc_quant_group_rows
+ * (the same as in ggml's layout for q8_0, q4_0 and q6_K; q4_K's unpacked
+ * scales take 64 bytes more per 16 rows and block). */
+int64_t llmc_quant_grouped_bytes(llmc_ggml_type_t type, int64_t n_rows, int64_t n);
 
 /* f as IEEE binary16 bits, rounded to nearest even; overflow gives +-inf,
  * a NaN gives the quiet NaN 0x7e00 with f's sign (as ggml's portable

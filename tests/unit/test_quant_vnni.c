@@ -1,9 +1,10 @@
 /* test_quant_vnni.c — the AVX512-VNNI matmul kernels (targets/cpu/
- * kernels_vnni.c, compiled natively here) against a scalar version of the
- * arithmetic kernels_vnni.h specifies, bit for bit; that version against
- * the f32 matmul over the dequantized weights, within quantization error;
- * the activation quantizer against ggml's reference quantizer
- * (llmc_q8_0_quantize); and llmc_quant_group_rows's layout and errors.
+ * kernels_vnni.c, compiled natively here) for q8_0, q4_0, q4_K and q6_K
+ * against a scalar version of the arithmetic kernels_vnni.h specifies, bit
+ * for bit; that version against the f32 matmul over the dequantized
+ * weights, within the activations' quantization error; the activation
+ * quantizers against ggml's reference quantizers (llmc_q8_0_quantize,
+ * llmc_q8_K_quantize); and llmc_quant_group_rows's layout and errors.
  * The kernels need AVX512-VNNI: on a CPU without it the test is skipped
  * (exit 77). */
 #include <stdlib.h>
@@ -35,31 +36,62 @@ static llmc_status_code_t code_of(llmc_status_t s) {
 
 static void *alloc64(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64); }
 
-/* The level of column k of a ggml-layout row (offsets removed) and its
- * block's scale. */
-static int level_at(llmc_ggml_type_t type, const uint8_t *row, int64_t k) {
-  const uint8_t *blk = row + k / 32 * llmc_quant_block_bytes(type);
-  int e = (int)(k % 32);
-  if (type == LLMC_GGML_Q8_0) return (int8_t)blk[2 + e];
-  return (e < 16 ? blk[2 + e] & 0x0f : blk[2 + e - 16] >> 4) - 8;
-}
+static bool is_k(llmc_ggml_type_t type) { return type == LLMC_GGML_Q4_K || type == LLMC_GGML_Q6_K; }
 
-static float scale_at(llmc_ggml_type_t type, const uint8_t *row, int64_t b) {
+static float f16_at(const uint8_t *p) {
   uint16_t h;
-  memcpy(&h, row + b * llmc_quant_block_bytes(type), 2);
+  memcpy(&h, p, 2);
   return llmc_f16_to_f32(h);
 }
 
+/* q4_K sub-block j's six-bit scale (min = 0) or min (min = 1), from the
+ * 12 packed bytes q, as ggml's get_scale_min_k4. */
+static int q4_k_factor(const uint8_t *q, int j, int min) {
+  if (j < 4) return q[j + 4 * min] & 63;
+  return min ? (q[j + 4] >> 4) | (q[j] >> 6) << 4 : (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
+}
+
+/* The level of element e of a ggml-layout block (offsets removed: q4_0
+ * minus 8, q6_K minus 32; q4_K's nibble as it is). */
+static int level_at(llmc_ggml_type_t type, const uint8_t *blk, int e) {
+  switch (type) {
+  case LLMC_GGML_Q8_0: return (int8_t)blk[2 + e];
+  case LLMC_GGML_Q4_0: return (e < 16 ? blk[2 + e] & 0x0f : blk[2 + e - 16] >> 4) - 8;
+  case LLMC_GGML_Q4_K: {
+    uint8_t q = blk[16 + 32 * (e / 64) + e % 32];
+    return e % 64 < 32 ? q & 0x0f : q >> 4;
+  }
+  default: { /* q6_K: ql and qh as ggml's dequantize_row_q6_K reads them */
+    int half = e / 128, run = e % 128 / 32, l = e % 32;
+    int low = blk[64 * half + 32 * (run & 1) + l] >> 4 * (run >> 1) & 0x0f;
+    int top = blk[128 + 32 * half + l] >> 2 * run & 3;
+    return (low | top << 4) - 32;
+  }
+  }
+}
+
 /* x_t · w_j as kernels_vnni.h defines it, from ggml-layout weight row w
- * and token row x (quantized here by llmc_q8_0_quantize). */
+ * and token row x (quantized here by llmc_q8_0_quantize or
+ * llmc_q8_K_quantize). */
 static float dot_ref(llmc_ggml_type_t type, const uint8_t *w, const float *x, int64_t K) {
+  const int be = is_k(type) ? 256 : 32;
+  const int64_t bb = llmc_quant_block_bytes(type);
   float acc = 0;
-  for (int64_t b = 0; b < K / 32; b++) {
-    int8_t q[32];
-    float dx = llmc_f16_to_f32(llmc_q8_0_quantize(x + b * 32, q));
-    int32_t isum = 0;
-    for (int e = 0; e < 32; e++) isum += level_at(type, w, b * 32 + e) * q[e];
-    acc = fmaf((float)isum, scale_at(type, w, b) * dx, acc);
+  for (int64_t b = 0; b < K / be; b++) {
+    const uint8_t *blk = w + b * bb;
+    int8_t q[256];
+    float dx = is_k(type) ? llmc_q8_K_quantize(x + b * be, q) : llmc_f16_to_f32(llmc_q8_0_quantize(x + b * be, q));
+    int32_t isum = 0, msum = 0;
+    for (int e = 0; e < be; e++) {
+      int factor = type == LLMC_GGML_Q4_K   ? q4_k_factor(blk + 4, e / 32, 0)
+                   : type == LLMC_GGML_Q6_K ? (int8_t)blk[192 + e / 16]
+                                            : 1;
+      isum += factor * level_at(type, blk, e) * q[e];
+      if (type == LLMC_GGML_Q4_K) msum += q4_k_factor(blk + 4, e / 32, 1) * q[e];
+    }
+    float dw = f16_at(blk + (type == LLMC_GGML_Q6_K ? 208 : 0));
+    acc = fmaf((float)isum, dw * dx, acc);
+    if (type == LLMC_GGML_Q4_K) acc = fmaf(-(float)msum, f16_at(blk + 2) * dx, acc);
   }
   return acc;
 }
@@ -76,6 +108,36 @@ static uint8_t *random_rows(llmc_ggml_type_t type, int64_t rows, int64_t K, floa
   }
   free(row);
   return w;
+}
+
+static void test_quantize_activations_q8_K(void) {
+  enum { T = 3, K = 512 };
+  float x[T * K];
+  for (int i = 0; i < T * K; i++) x[i] = gauss() * (float)(i % 5);
+  for (int k = 256; k < K; k++) x[k] = 0; /* an all-zero block: scale 0 */
+  x[2 * K + 7] = -40; /* the largest magnitude negative: scale negative */
+  int64_t stride = llmc_act_q8_K_row_bytes(K);
+  uint8_t *xq = alloc64((size_t)(T * stride));
+  for (int task = 0; task < 2; task++) llmc_k_quantize_act_q8_K(x, xq, T, K, task, 2);
+  for (int t = 0; t < T; t++)
+    for (int b = 0; b < K / 256; b++) {
+      int8_t q[256];
+      float d = llmc_q8_K_quantize(x + t * K + b * 256, q), got_d;
+      const uint8_t *row = xq + t * stride;
+      memcpy(&got_d, row + K + 4 * b, 4);
+      CHECK(memcmp(row + b * 256, q, 256) == 0);
+      CHECK_EQ_NUM(got_d, d);
+      for (int s = 0; s < 16; s++) {
+        int32_t got_sum, sum = 0;
+        memcpy(&got_sum, row + K + 4 * (K / 256) + 4 * (16 * b + s), 4);
+        for (int e = 0; e < 16; e++) sum += q[16 * s + e];
+        CHECK_EQ_INT(got_sum, sum);
+      }
+    }
+  float d;
+  memcpy(&d, xq + 2 * stride + K, 4);
+  CHECK_MSG(d > 0.31f && d < 0.32f, "scale of a block whose extreme is -40: %g, want 40/127", d);
+  free(xq);
 }
 
 static void test_quantize_activations(void) {
@@ -116,15 +178,22 @@ static void test_group_rows(void) {
    * of quad 3, byte 2. */
   const uint8_t *b8 = g8 + 1 * (K / 32) * 544 + 1 * 544, *b4 = g4 + 1 * (K / 32) * 288 + 1 * 288;
   CHECK(memcmp(b8 + 2 * 5, w8 + 21 * 68 + 34, 2) == 0);
-  CHECK_EQ_INT(b8[32 + 64 * 2 + 4 * 5 + 1], level_at(LLMC_GGML_Q8_0, w8 + 21 * 68, 32 + 9) + 128);
+  CHECK_EQ_INT(b8[32 + 64 * 2 + 4 * 5 + 1], level_at(LLMC_GGML_Q8_0, w8 + 21 * 68 + 34, 9) + 128);
   CHECK(memcmp(b4 + 2 * 5, w4 + 21 * 36 + 18, 2) == 0);
-  CHECK_EQ_INT((b4[32 + 64 * 3 + 4 * 5 + 2] >> 4) - 8, level_at(LLMC_GGML_Q4_0, w4 + 21 * 36, 32 + 16 + 14));
+  CHECK_EQ_INT((b4[32 + 64 * 3 + 4 * 5 + 2] >> 4) - 8, level_at(LLMC_GGML_Q4_0, w4 + 21 * 36 + 18, 16 + 14));
+  CHECK_EQ_INT(llmc_quant_grouped_bytes(LLMC_GGML_Q8_0, N, K), sizeof g8);
+  CHECK_EQ_INT(llmc_quant_grouped_bytes(LLMC_GGML_Q4_K, 32, 512), 2 * 2 * 2368);
+  CHECK_EQ_INT(llmc_quant_grouped_bytes(LLMC_GGML_Q6_K, 16, 256), 16 * 210);
   CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q8_0, w8, g8, 24, K)), LLMC_STATUS_INVALID_ARGUMENT);
-  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q6_K, w8, g8, 16, 256)), LLMC_STATUS_INVALID_ARGUMENT);
+  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_F16, w8, g8, 16, 32)), LLMC_STATUS_INVALID_ARGUMENT);
   CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q8_0, w8, g8, 16, 48)), LLMC_STATUS_INVALID_ARGUMENT);
+  CHECK_EQ_INT(code_of(llmc_quant_group_rows(LLMC_GGML_Q6_K, w8, g8, 16, 64)), LLMC_STATUS_INVALID_ARGUMENT);
   free(w8);
   free(w4);
 }
+
+typedef void matmul_r16_fn(const void *xq, const void *w, const float *bias, const float *residual, float *out,
+                           int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task, int32_t n_tasks);
 
 /* Every bit of the kernel's output against dot_ref, for token counts that
  * exercise both the 4-token blocks and single tokens, and task splits that
@@ -133,7 +202,7 @@ static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu
   static const int32_t token_counts[] = {1, 3, 4, 9};
   int64_t rows = glu ? 2 * N : N, rb = llmc_quant_row_bytes(type, K);
   float *wf = malloc((size_t)(rows * K) * sizeof *wf);
-  uint8_t *w = random_rows(type, rows, K, wf), *grouped = alloc64((size_t)(rows * rb));
+  uint8_t *w = random_rows(type, rows, K, wf), *grouped = alloc64((size_t)llmc_quant_grouped_bytes(type, rows, K));
   CHECK(llmc_quant_group_rows(type, w, grouped, rows, K) == LLMC_OK);
   enum { T_MAX = 9 };
   float *x = malloc(sizeof(float) * T_MAX * K), *bias = malloc(sizeof(float) * N);
@@ -158,16 +227,26 @@ static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu
     err += (want[i] - f32_out[i]) * (double)(want[i] - f32_out[i]);
     norm += f32_out[i] * (double)f32_out[i];
   }
-  CHECK_MSG(err <= 1e-4 * norm, "reference vs f32 matmul: relative squared error %g", err / norm);
-  uint8_t *xq = alloc64((size_t)(T_MAX * llmc_act_q8_row_bytes(K)));
+  /* 8-bit activations: rounding to steps of max|x| / 127 adds noise of
+   * variance step^2 / 12, relative to these inputs' variance of 1/3 about
+   * 2.2e-5 with a scale per 32 values (q8_0) and 4e-5 per 256 (q8_K),
+   * which a dot product keeps; glu multiplies two noisy dot products
+   * through the activation's slope, up to about 4x that. Measured: 2.2e-5
+   * to 4.4e-5, and 5.8e-5 to 1.5e-4 under glu. */
+  double bound = (is_k(type) ? 1e-4 : 5e-5) * (glu ? 4 : 1);
+  CHECK_MSG(err <= bound * norm, "reference vs f32 matmul: relative squared error %g", err / norm);
+  uint8_t *xq = alloc64((size_t)(T_MAX * (is_k(type) ? llmc_act_q8_K_row_bytes(K) : llmc_act_q8_row_bytes(K))));
+  matmul_r16_fn *kernel = type == LLMC_GGML_Q8_0   ? llmc_k_matmul_q8_0_r16
+                                           : type == LLMC_GGML_Q4_0 ? llmc_k_matmul_q4_0_r16
+                                           : type == LLMC_GGML_Q4_K ? llmc_k_matmul_q4_K_r16
+                                                                    : llmc_k_matmul_q6_K_r16;
   for (size_t c = 0; c < sizeof token_counts / sizeof *token_counts; c++) {
     int32_t T = token_counts[c];
-    llmc_k_quantize_act_q8(x, xq, T, (int32_t)K, 0, 1);
+    (is_k(type) ? llmc_k_quantize_act_q8_K : llmc_k_quantize_act_q8)(x, xq, T, (int32_t)K, 0, 1);
     for (int32_t n_tasks = 1; n_tasks <= 3; n_tasks += 2) {
       memset(out, 0xff, sizeof(float) * T * N);
       for (int32_t task = 0; task < n_tasks; task++)
-        (type == LLMC_GGML_Q8_0 ? llmc_k_matmul_q8_0_r16 : llmc_k_matmul_q4_0_r16)(
-            xq, grouped, b, r, out, T, (int32_t)K, (int32_t)N, glu, task, n_tasks);
+        kernel(xq, grouped, b, r, out, T, (int32_t)K, (int32_t)N, glu, task, n_tasks);
       int bad = 0;
       for (int64_t i = 0; i < T * N; i++) bad += memcmp(&out[i], &want[i], 4) != 0;
       CHECK_MSG(bad == 0, "type %d K %lld N %lld glu %d T %d tasks %d: %d of %lld outputs differ", (int)type,
@@ -185,12 +264,14 @@ int main(void) {
     return check_failures ? check_report("test_quant_vnni") : SKIPPED;
   }
   test_quantize_activations();
-  for (int type = 0; type < 2; type++) {
-    llmc_ggml_type_t t = type ? LLMC_GGML_Q4_0 : LLMC_GGML_Q8_0;
-    test_matmul(t, 64, 16, LLMC_ACT_NONE, false);
-    test_matmul(t, 96, 80, LLMC_ACT_NONE, true);  /* 5 groups: tiles and task splits cut unevenly */
-    test_matmul(t, 256, 48, LLMC_ACT_SILU, false); /* gate/up pairs */
-    test_matmul(t, 128, 32, LLMC_ACT_GELU_TANH, false);
+  test_quantize_activations_q8_K();
+  static const llmc_ggml_type_t types[] = {LLMC_GGML_Q8_0, LLMC_GGML_Q4_0, LLMC_GGML_Q4_K, LLMC_GGML_Q6_K};
+  for (int i = 0; i < 4; i++) {
+    int64_t k = is_k(types[i]) ? 256 : 32; /* the block */
+    test_matmul(types[i], 2 * k, 16, LLMC_ACT_NONE, false);
+    test_matmul(types[i], 3 * k, 80, LLMC_ACT_NONE, true); /* 5 groups: tiles and task splits cut unevenly */
+    test_matmul(types[i], 256, 48, LLMC_ACT_SILU, false);  /* gate/up pairs */
+    test_matmul(types[i], 4 * k, 32, LLMC_ACT_GELU_TANH, false);
   }
   return check_report("test_quant_vnni");
 }

@@ -1,6 +1,6 @@
 /* numerics.h — the scalar number formats that the runtime and compiled
  * models must encode identically: IEEE binary16 conversion, and ggml's q8_0
- * quantizer for one group of 32 values.
+ * and q8_K quantizers for one block of 32 or 256 values.
  *
  * The runtime uses them for weights (GGUF f16, `llmc quantize`,
  * runtime/formats/quant.c); the CPU kernels use them inside every model.so
@@ -16,8 +16,9 @@
 
 #include <stdint.h>
 
-/* Elements per q8_0 group (ggml's QK8_0). */
+/* Elements per q8_0 group (ggml's QK8_0), and per q8_K block (QK_K). */
 #define LLMC_Q8_0_GROUP 32
+#define LLMC_Q8_K_BLOCK 256
 
 static inline uint32_t llmc_float_bits(float f) {
   uint32_t u;
@@ -102,6 +103,41 @@ static inline uint16_t llmc_q8_0_quantize(const float *x, int8_t *q) {
   for (int j = 0; j < LLMC_Q8_0_GROUP; j++)
     q[j] = (int8_t)llmc_trunc_to_int8(llmc_roundf(x[j] * id));
   return llmc_f32_to_f16(d);
+}
+
+/* ggml's nearest_int: round to nearest even by adding 1.5 * 2^23 and
+ * reading the mantissa. Exact for |v| < 2^22; beyond that (and for inf and
+ * NaN) it returns the same meaningless value ggml's does. */
+static inline int llmc_nearest_int(float v) {
+  uint32_t i = llmc_float_bits(v + 12582912.0f);
+  return (int)(i & 0x007fffffu) - 0x00400000;
+}
+
+/* q [256] = x [256] quantized as ggml's quantize_row_q8_K_ref, bit for bit:
+ * max = the value of largest magnitude (the first, on ties), scale
+ * iscale = -127 / max, q = min(127, nearest_int(iscale * x)), and the
+ * returned d = 1 / iscale (all 0 when max is 0). x is q * d. */
+static inline float llmc_q8_K_quantize(const float *x, int8_t *q) {
+  float max = 0.0f, amax = 0.0f;
+  for (int j = 0; j < LLMC_Q8_K_BLOCK; j++) {
+    float ax = __builtin_fabsf(x[j]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[j];
+    }
+  }
+  if (amax == 0.0f) {
+    for (int j = 0; j < LLMC_Q8_K_BLOCK; j++)
+      q[j] = 0;
+    return 0.0f;
+  }
+  float iscale = -127.0f / max;
+  for (int j = 0; j < LLMC_Q8_K_BLOCK; j++) {
+    float v = iscale * x[j];
+    int n = llmc_nearest_int(v);
+    q[j] = (int8_t)(n < 127 ? n : 127);
+  }
+  return 1.0f / iscale;
 }
 
 #endif /* LLMC_NUMERICS_H */
