@@ -249,7 +249,7 @@ static llmc_status_t build(const llmc_compile_options_t *opts, llmc_ir_module_t 
     return LLMC_ERROR(INVALID_ARGUMENT, "--quant: unknown type \"%s\" (q8_0, q4_0, q4_K, q6_K)", opts->quant);
   llmc_codegen_options_t copts = {.target = target, .cpu = opts->cpu, .object_path = obj_path};
   llmc_weight_plan_t plan;
-  LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, llmc_codegen_has_vnni(&copts), &plan));
+  LLMC_PROPAGATE(llmc_weight_plan_make(m, quant, llmc_codegen_int8_isa(&copts) != LLMC_INT8_NONE, &plan));
   for (uint32_t i = 0; i < plan.n; i++)
     if (plan.kept_f32[i])
       fprintf(stderr, "llmc: %s: rows of %lld elements are not whole %s blocks; kept in f32\n",

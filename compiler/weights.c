@@ -47,7 +47,7 @@ static bool read_as_matrix(const llmc_ir_module_t *m, llmc_ir_value_t v) {
 }
 
 /* Can node v (a weight of rows [N, K]) be stored in groups of 16 rows for
- * the kernels of targets/cpu/kernels_vnni.h: read only as the weight of
+ * the kernels of targets/cpu/kernels_int8.h: read only as the weight of
  * matmuls, with N (and under glu each half of N) whole groups? */
 static bool groupable(const llmc_ir_module_t *m, llmc_ir_value_t v, int64_t rows) {
   bool read = false;

@@ -40,7 +40,7 @@ typedef struct {
  * f16 and bf16 matrices whose rows are whole blocks are quantized to it
  * (the others stay f32, as llama.cpp's quantizer falls back). Everything
  * else is stored as f32. With group_rows (the target has the kernels of
- * targets/cpu/kernels_vnni.h), quantized matrices that only matmuls read,
+ * targets/cpu/kernels_int8.h), quantized matrices that only matmuls read,
  * as their weight, are stored in groups of 16 rows, when their rows
  * (and under glu each half of them) are whole groups. The plan's arrays
  * live in m's arena. */

@@ -18,7 +18,8 @@
  * their last user has run (linear scan over the node order).
  *
  * A matmul whose weight is stored in groups of 16 rows (a quantized weight
- * on a CPU with AVX512-VNNI; targets/cpu/kernels_vnni.h) is two calls:
+ * on a CPU with AVX2 or AVX512-VNNI; targets/cpu/kernels_int8.h) is two
+ * calls:
  * llmc_node_V_quantize quantizes its input into a buffer of its own, live
  * only while the node runs, and llmc_node_V multiplies.
  *
@@ -37,7 +38,7 @@
 #include <unistd.h>
 
 #include "cpu/kernels.h"
-#include "cpu/kernels_vnni.h"
+#include "cpu/kernels_int8.h"
 #include "llmc/abi.h"
 
 typedef struct {
@@ -53,6 +54,7 @@ typedef struct {
   int32_t *slot;            /* [n_nodes] env slot in the region being generated; -1 = none */
   int32_t *act_slot;        /* [n_nodes] env slot of the node's quantized input; -1 = none */
   int n_layers, kv_dim;
+  llmc_int8_isa_t int8_isa; /* which integer kernels grouped weights use */
 } codegen_t;
 
 /* ---- buffers ---- */
@@ -206,14 +208,16 @@ static LLVMValueRef rows_of(node_ctx_t *c, llmc_ir_value_t v) {
 
 /* The kernel for `base` (llmc_k_matmul, llmc_k_embed) over the weight node
  * w: the f32 kernel, or its variant for the weight's stored quantized type
- * ("llmc_k_matmul_q4_K"), and for rows stored in groups of 16
- * ("llmc_k_matmul_q8_0_r16"). Returns a name in buf. */
+ * ("llmc_k_matmul_q4_K"), and for rows stored in groups of 16 the
+ * integer kernel of the target's instruction set
+ * ("llmc_k_matmul_q8_0_r16_vnni"). Returns a name in buf. */
 static const char *weight_kernel(const codegen_t *cg, const char *base, llmc_ir_value_t w, char *buf, size_t size) {
   const llmc_ir_node_t *n = &cg->m->nodes[w];
   llmc_dtype_t t = n->op == LLMC_OP_WEIGHT ? llmc_weight_plan_dtype(cg->plan, n->weight) : LLMC_DTYPE_F32;
   if (t == LLMC_DTYPE_F32) return base;
   bool grouped = n->op == LLMC_OP_WEIGHT && llmc_weight_plan_grouped(cg->plan, n->weight);
-  snprintf(buf, size, "%s_%s%s", base, llmc_dtype_name(t), grouped ? "_r16" : "");
+  snprintf(buf, size, "%s_%s%s", base, llmc_dtype_name(t),
+           !grouped ? "" : cg->int8_isa == LLMC_INT8_VNNI ? "_r16_vnni" : "_r16_avx2");
   return buf;
 }
 
@@ -340,7 +344,7 @@ static void emit_kernel_call(node_ctx_t *c, llmc_ir_value_t v) {
 }
 
 /* llmc_node_V, or with quantize llmc_node_V_quantize: the quantization of
- * matmul V's input into its buffer (kernels_vnni.h). */
+ * matmul V's input into its buffer (kernels_int8.h). */
 static LLVMValueRef emit_node_function(codegen_t *cg, llmc_ir_value_t v, bool quantize) {
   char name[64];
   snprintf(name, sizeof name, quantize ? "llmc_node_%u_quantize" : "llmc_node_%u", v);
@@ -703,25 +707,41 @@ static llmc_status_t check_cpu(LLVMTargetRef target, const char *triple, const c
   return LLMC_OK;
 }
 
-/* LLVM's names for the x86-64 CPUs whose feature set has AVX512-VNNI. */
+/* LLVM's names for x86-64 CPUs by the integer kernels their feature sets
+ * allow: AVX512-VNNI, or AVX2 (with FMA and F16C). */
 static const char *const vnni_cpus[] = {
     "cascadelake",    "cooperlake",     "icelake-client", "icelake-server", "tigerlake",
     "rocketlake",     "sapphirerapids", "emeraldrapids",  "graniterapids",  "graniterapids-d",
     "diamondrapids",  "znver4",         "znver5",
 };
+static const char *const avx2_cpus[] = {
+    "x86-64-v3",   "x86-64-v4",   "haswell",    "broadwell",      "skylake",    "skylake-avx512",
+    "cannonlake",  "alderlake",   "raptorlake", "meteorlake",     "arrowlake",  "arrowlake-s",
+    "lunarlake",   "pantherlake", "gracemont",  "sierraforest",   "grandridge", "clearwaterforest",
+    "znver1",      "znver2",      "znver3",     "bdver4",
+};
 
-bool llmc_codegen_has_vnni(const llmc_codegen_options_t *opts) {
-  if (strcmp(opts->target->name, "x86_64")) return false;
+static bool listed(const char *cpu, const char *const *names, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(cpu, names[i])) return true;
+  return false;
+}
+
+llmc_int8_isa_t llmc_codegen_int8_isa(const llmc_codegen_options_t *opts) {
+  if (strcmp(opts->target->name, "x86_64")) return LLMC_INT8_NONE;
   if (!opts->cpu && opts->target == llmc_target_find(NULL)) {
     char *features = LLVMGetHostCPUFeatures();
-    bool has = strstr(features, "+avx512vnni") != NULL;
+    llmc_int8_isa_t isa = strstr(features, "+avx512vnni") ? LLMC_INT8_VNNI
+                          : strstr(features, "+avx2") && strstr(features, "+fma") && strstr(features, "+f16c")
+                              ? LLMC_INT8_AVX2
+                              : LLMC_INT8_NONE;
     LLVMDisposeMessage(features);
-    return has;
+    return isa;
   }
   const char *cpu = opts->cpu ? opts->cpu : opts->target->baseline_cpu;
-  for (size_t i = 0; i < sizeof vnni_cpus / sizeof *vnni_cpus; i++)
-    if (!strcmp(cpu, vnni_cpus[i])) return true;
-  return false;
+  if (listed(cpu, vnni_cpus, sizeof vnni_cpus / sizeof *vnni_cpus)) return LLMC_INT8_VNNI;
+  if (listed(cpu, avx2_cpus, sizeof avx2_cpus / sizeof *avx2_cpus)) return LLMC_INT8_AVX2;
+  return LLMC_INT8_NONE;
 }
 
 llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *plan, cJSON *meta,
@@ -753,7 +773,7 @@ llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *
   }
   LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, opts->target->triple, cpu, features,
                                                     LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
-  codegen_t cg = {.m = m, .plan = plan, .ctx = LLVMContextCreate()};
+  codegen_t cg = {.m = m, .plan = plan, .ctx = LLVMContextCreate(), .int8_isa = llmc_codegen_int8_isa(opts)};
   cg.b = LLVMCreateBuilderInContext(cg.ctx);
   cg.i32 = LLVMInt32TypeInContext(cg.ctx);
   cg.i64 = LLVMInt64TypeInContext(cg.ctx);

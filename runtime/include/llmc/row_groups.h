@@ -1,6 +1,6 @@
 /* row_groups.h — quantized weights stored in groups of 16 rows, the layout
  * the compiler writes (llmc_quant_group_rows, runtime/formats/quant.c) for
- * the AVX512-VNNI kernels (targets/cpu/kernels_vnni.c) to read.
+ * the integer kernels (targets/cpu/kernels_int8.c) to read.
  *
  * A group holds 16 consecutive rows; within it come the blocks (32 columns
  * for q8_0 and q4_0, 256 for q4_K and q6_K) in order, each laid out as

@@ -1,14 +1,16 @@
-/* kernels_vnni.h — matmuls over q8_0, q4_0, q4_K and q6_K weights computed
+/* kernels_int8.h — matmuls over q8_0, q4_0, q4_K and q6_K weights computed
  * as integer dot products with 8-bit activations, for x86-64 CPUs with
  * AVX512-VNNI (Cascade Lake, Ice Lake and later Intel server parts, Zen 4,
- * Zen 5).
+ * Zen 5; the kernels ending in _vnni) or with AVX2 (Haswell, Zen 1 and
+ * later; the kernels ending in _avx2). Both give the same bits.
  *
  * This is how llama.cpp multiplies these types: the activations are
  * quantized (q8_0 for q8_0 and q4_0 weights, q8_K for q4_K and q6_K, with
  * ggml's reference quantizers), each block's dot product is an exact
  * integer, and only the per-block scaling is done in f32. A 512-bit
  * VPDPBUSD does 64 byte multiply-adds, where the kernels of kernels_quant.h
- * decode each weight to a float first.
+ * decode each weight to a float first; AVX2 needs two instructions
+ * (VPMADDUBSW, VPMADDWD) per 32 of them.
  *
  * A matmul here is two kernel calls, with a barrier between them:
  *   llmc_k_quantize_act_q8(_K)   x [T, K] f32  ->  xq [T] rows of
@@ -32,10 +34,10 @@
  * then bias and residual are added, as in kernels.h. Each lane runs this
  * sequence on its own, so results do not depend on T, on the task split or
  * on which tokens share a step (batch invariance).
- * tests/unit/test_quant_vnni.c checks every bit against a scalar version.
+ * tests/unit/test_quant_int8.c checks every bit against a scalar version.
  */
-#ifndef LLMC_TARGETS_CPU_KERNELS_VNNI_H
-#define LLMC_TARGETS_CPU_KERNELS_VNNI_H
+#ifndef LLMC_TARGETS_CPU_KERNELS_INT8_H
+#define LLMC_TARGETS_CPU_KERNELS_INT8_H
 
 #include <stdint.h>
 
@@ -63,17 +65,29 @@ void llmc_k_quantize_act_q8_K(const float *x, void *xq, int32_t T, int32_t K, in
  * and q6_K) and w grouped by 16 rows: N rows (2N under glu, N gate rows
  * then N up rows), N a multiple of 16, K of the type's block. Tasks split
  * the N output columns in groups of 16, never K. */
-void llmc_k_matmul_q8_0_r16(const void *xq, const void *w, const float *bias, const float *residual,
-                            float *out, int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task,
-                            int32_t n_tasks);
-void llmc_k_matmul_q4_0_r16(const void *xq, const void *w, const float *bias, const float *residual,
-                            float *out, int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task,
-                            int32_t n_tasks);
-void llmc_k_matmul_q4_K_r16(const void *xq, const void *w, const float *bias, const float *residual,
-                            float *out, int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task,
-                            int32_t n_tasks);
-void llmc_k_matmul_q6_K_r16(const void *xq, const void *w, const float *bias, const float *residual,
-                            float *out, int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task,
-                            int32_t n_tasks);
+void llmc_k_matmul_q8_0_r16_vnni(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_0_r16_vnni(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_K_r16_vnni(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q6_K_r16_vnni(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q8_0_r16_avx2(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_0_r16_avx2(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_K_r16_avx2(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q6_K_r16_avx2(const void *xq, const void *w, const float *bias,
+                                 const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                 int32_t glu, int32_t task, int32_t n_tasks);
 
-#endif /* LLMC_TARGETS_CPU_KERNELS_VNNI_H */
+#endif /* LLMC_TARGETS_CPU_KERNELS_INT8_H */

@@ -1,18 +1,18 @@
-/* test_quant_vnni.c — the AVX512-VNNI matmul kernels (targets/cpu/
- * kernels_vnni.c, compiled natively here) for q8_0, q4_0, q4_K and q6_K
- * against a scalar version of the arithmetic kernels_vnni.h specifies, bit
- * for bit; that version against the f32 matmul over the dequantized
+/* test_quant_int8.c — the integer matmul kernels (targets/cpu/
+ * kernels_int8.c, compiled natively here), their AVX512-VNNI and AVX2
+ * builds, for q8_0, q4_0, q4_K and q6_K against a scalar version of the
+ * arithmetic kernels_int8.h specifies, bit for bit; that version against the f32 matmul over the dequantized
  * weights, within the activations' quantization error; the activation
  * quantizers against ggml's reference quantizers (llmc_q8_0_quantize,
  * llmc_q8_K_quantize); and llmc_quant_group_rows's layout and errors.
- * The kernels need AVX512-VNNI: on a CPU without it the test is skipped
- * (exit 77). */
+ * Each build is checked where this CPU can run it; with neither, the test
+ * is skipped (exit 77). */
 #include <stdlib.h>
 
 #include "check.h"
 #include "formats/quant.h"
 #include "kernels.h"
-#include "kernels_vnni.h"
+#include "kernels_int8.h"
 #include "llmc/numerics.h"
 
 enum { SKIPPED = 77 };
@@ -70,7 +70,7 @@ static int level_at(llmc_ggml_type_t type, const uint8_t *blk, int e) {
   }
 }
 
-/* x_t · w_j as kernels_vnni.h defines it, from ggml-layout weight row w
+/* x_t · w_j as kernels_int8.h defines it, from ggml-layout weight row w
  * and token row x (quantized here by llmc_q8_0_quantize or
  * llmc_q8_K_quantize). */
 static float dot_ref(llmc_ggml_type_t type, const uint8_t *w, const float *x, int64_t K) {
@@ -198,7 +198,9 @@ typedef void matmul_r16_fn(const void *xq, const void *w, const float *bias, con
 /* Every bit of the kernel's output against dot_ref, for token counts that
  * exercise both the 4-token blocks and single tokens, and task splits that
  * cut tiles; the reference against the f32 matmul on dequantized weights. */
-static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu, bool bias_residual) {
+static const char *isa_name = ""; /* the build test_matmul is checking */
+
+static void test_matmul(matmul_r16_fn *const *kernels, llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu, bool bias_residual) {
   static const int32_t token_counts[] = {1, 3, 4, 9};
   int64_t rows = glu ? 2 * N : N, rb = llmc_quant_row_bytes(type, K);
   float *wf = malloc((size_t)(rows * K) * sizeof *wf);
@@ -236,10 +238,8 @@ static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu
   double bound = (is_k(type) ? 1e-4 : 5e-5) * (glu ? 4 : 1);
   CHECK_MSG(err <= bound * norm, "reference vs f32 matmul: relative squared error %g", err / norm);
   uint8_t *xq = alloc64((size_t)(T_MAX * (is_k(type) ? llmc_act_q8_K_row_bytes(K) : llmc_act_q8_row_bytes(K))));
-  matmul_r16_fn *kernel = type == LLMC_GGML_Q8_0   ? llmc_k_matmul_q8_0_r16
-                                           : type == LLMC_GGML_Q4_0 ? llmc_k_matmul_q4_0_r16
-                                           : type == LLMC_GGML_Q4_K ? llmc_k_matmul_q4_K_r16
-                                                                    : llmc_k_matmul_q6_K_r16;
+  int t = type == LLMC_GGML_Q8_0 ? 0 : type == LLMC_GGML_Q4_0 ? 1 : type == LLMC_GGML_Q4_K ? 2 : 3;
+  matmul_r16_fn *kernel = kernels[t];
   for (size_t c = 0; c < sizeof token_counts / sizeof *token_counts; c++) {
     int32_t T = token_counts[c];
     (is_k(type) ? llmc_k_quantize_act_q8_K : llmc_k_quantize_act_q8)(x, xq, T, (int32_t)K, 0, 1);
@@ -249,29 +249,43 @@ static void test_matmul(llmc_ggml_type_t type, int64_t K, int64_t N, int32_t glu
         kernel(xq, grouped, b, r, out, T, (int32_t)K, (int32_t)N, glu, task, n_tasks);
       int bad = 0;
       for (int64_t i = 0; i < T * N; i++) bad += memcmp(&out[i], &want[i], 4) != 0;
-      CHECK_MSG(bad == 0, "type %d K %lld N %lld glu %d T %d tasks %d: %d of %lld outputs differ", (int)type,
-                (long long)K, (long long)N, glu, T, n_tasks, bad, (long long)(T * N));
+      CHECK_MSG(bad == 0, "%s: type %d K %lld N %lld glu %d T %d tasks %d: %d of %lld outputs differ", isa_name,
+                (int)type, (long long)K, (long long)N, glu, T, n_tasks, bad, (long long)(T * N));
     }
   }
   free(wf), free(w), free(grouped), free(x), free(bias), free(res), free(want), free(out), free(f32_out);
   free(xq);
 }
 
-int main(void) {
-  test_group_rows();
-  if (!__builtin_cpu_supports("avx512vnni")) {
-    fprintf(stderr, "test_quant_vnni: this CPU has no AVX512-VNNI; kernel checks skipped\n");
-    return check_failures ? check_report("test_quant_vnni") : SKIPPED;
-  }
-  test_quantize_activations();
-  test_quantize_activations_q8_K();
+/* Every type and shape through one build's four kernels [q8_0, q4_0,
+ * q4_K, q6_K]. */
+static void test_build(const char *name, matmul_r16_fn *const *kernels) {
+  isa_name = name;
   static const llmc_ggml_type_t types[] = {LLMC_GGML_Q8_0, LLMC_GGML_Q4_0, LLMC_GGML_Q4_K, LLMC_GGML_Q6_K};
   for (int i = 0; i < 4; i++) {
     int64_t k = is_k(types[i]) ? 256 : 32; /* the block */
-    test_matmul(types[i], 2 * k, 16, LLMC_ACT_NONE, false);
-    test_matmul(types[i], 3 * k, 80, LLMC_ACT_NONE, true); /* 5 groups: tiles and task splits cut unevenly */
-    test_matmul(types[i], 256, 48, LLMC_ACT_SILU, false);  /* gate/up pairs */
-    test_matmul(types[i], 4 * k, 32, LLMC_ACT_GELU_TANH, false);
+    test_matmul(kernels, types[i], 2 * k, 16, LLMC_ACT_NONE, false);
+    test_matmul(kernels, types[i], 3 * k, 80, LLMC_ACT_NONE, true); /* 5 groups: tiles and task splits cut unevenly */
+    test_matmul(kernels, types[i], 256, 48, LLMC_ACT_SILU, false);  /* gate/up pairs */
+    test_matmul(kernels, types[i], 4 * k, 32, LLMC_ACT_GELU_TANH, false);
   }
-  return check_report("test_quant_vnni");
+}
+
+int main(void) {
+  static matmul_r16_fn *const vnni[] = {llmc_k_matmul_q8_0_r16_vnni, llmc_k_matmul_q4_0_r16_vnni,
+                                        llmc_k_matmul_q4_K_r16_vnni, llmc_k_matmul_q6_K_r16_vnni};
+  static matmul_r16_fn *const avx2[] = {llmc_k_matmul_q8_0_r16_avx2, llmc_k_matmul_q4_0_r16_avx2,
+                                        llmc_k_matmul_q4_K_r16_avx2, llmc_k_matmul_q6_K_r16_avx2};
+  test_group_rows();
+  test_quantize_activations();
+  test_quantize_activations_q8_K();
+  bool has_vnni = __builtin_cpu_supports("avx512vnni"), has_avx2 = __builtin_cpu_supports("avx2") &&
+                                                                    __builtin_cpu_supports("fma") &&
+                                                                    __builtin_cpu_supports("f16c");
+  if (has_vnni) test_build("vnni", vnni);
+  else fprintf(stderr, "test_quant_int8: this CPU has no AVX512-VNNI; the VNNI build is not checked\n");
+  if (has_avx2) test_build("avx2", avx2);
+  else fprintf(stderr, "test_quant_int8: this CPU has no AVX2; the AVX2 build is not checked\n");
+  if (!has_vnni && !has_avx2 && !check_failures) return SKIPPED;
+  return check_report("test_quant_int8");
 }
