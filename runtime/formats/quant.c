@@ -85,13 +85,7 @@ static void dequantize_q8_0(const uint8_t *blk, float *y) {
 /* ---- q4_0 ------------------------------------------------------------------ */
 
 static void quantize_q4_0(const float *x, uint8_t *blk) {
-  float amax = 0.0f, max = 0.0f; /* the first value of largest magnitude, with its sign */
-  for (int j = 0; j < QK_SMALL; j++) {
-    if (amax < fabsf(x[j])) {
-      amax = fabsf(x[j]);
-      max = x[j];
-    }
-  }
+  float max = llmc_max_magnitude(x, QK_SMALL); /* with its sign */
   float d = max / -8.0f; /* the extreme value maps to -8 */
   float id = d != 0.0f ? 1.0f / d : 0.0f;
   store_f16(blk, d);
@@ -270,15 +264,8 @@ static void dequantize_q4_K(const uint8_t *blk, float *y) {
  * max / -32 by weighted least squares. */
 static float fit_scale_symmetric(const float *x, int8_t *L) {
   enum { N = Q6_K_SUB, NMAX = 32 };
-  float amax = 0, max = 0;
-  for (int i = 0; i < N; i++) {
-    float ax = fabsf(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < 1e-15f) { /* all zero */
+  float max = llmc_max_magnitude(x, N);
+  if (fabsf(max) < 1e-15f) { /* all zero */
     memset(L, 0, N);
     return 0.0f;
   }

@@ -113,20 +113,27 @@ static inline int llmc_nearest_int(float v) {
   return (int)(i & 0x007fffffu) - 0x00400000;
 }
 
-/* q [256] = x [256] quantized as ggml's quantize_row_q8_K_ref, bit for bit:
- * max = the value of largest magnitude (the first, on ties), scale
- * iscale = -127 / max, q = min(127, nearest_int(iscale * x)), and the
- * returned d = 1 / iscale (all 0 when max is 0). x is q * d. */
-static inline float llmc_q8_K_quantize(const float *x, int8_t *q) {
+/* The first of x [n] with the largest magnitude (0 if all are 0 or NaN),
+ * as ggml's K-quant quantizers find their scale: `if (|x| > amax)`. */
+static inline float llmc_max_magnitude(const float *x, int n) {
   float max = 0.0f, amax = 0.0f;
-  for (int j = 0; j < LLMC_Q8_K_BLOCK; j++) {
+  for (int j = 0; j < n; j++) {
     float ax = __builtin_fabsf(x[j]);
     if (ax > amax) {
       amax = ax;
       max = x[j];
     }
   }
-  if (amax == 0.0f) {
+  return max;
+}
+
+/* q [256] = x [256] quantized as ggml's quantize_row_q8_K_ref, bit for bit:
+ * max = the value of largest magnitude (the first, on ties), scale
+ * iscale = -127 / max, q = min(127, nearest_int(iscale * x)), and the
+ * returned d = 1 / iscale (all 0 when max is 0). x is q * d. */
+static inline float llmc_q8_K_quantize(const float *x, int8_t *q) {
+  float max = llmc_max_magnitude(x, LLMC_Q8_K_BLOCK);
+  if (max == 0.0f) {
     for (int j = 0; j < LLMC_Q8_K_BLOCK; j++)
       q[j] = 0;
     return 0.0f;
