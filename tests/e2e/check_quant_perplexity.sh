@@ -5,7 +5,8 @@
 # and quantized by llama.cpp c392e509's `llama-quantize --pure`. Each figure
 # below is what llama.cpp's llama-perplexity printed for it (-c 128 -b 128)
 # over tests/data/text/tiny_stories.txt; llmc must agree within 0.3%:
-#  - loading llama.cpp's quantized files (q8_0, q4_K),
+#  - loading llama.cpp's quantized files (q8_0, q4_K, and Q4_K_M's mix of
+#    q4_K and q6_K),
 #  - quantizing the f16 file itself with `llmc compile --quant` (its
 #    quantizers are bit-exact with ggml's, so these are the same weights),
 #  - the trained stories260K quantized by `llmc quantize` (q8_0, and q4_0
@@ -38,6 +39,7 @@ check() {
 check f16 1178.1190 "$DATA/models/rand256-f16.gguf"
 check gguf-q8_0 1178.0115 "$DATA/models/rand256-Q8_0.gguf"
 check gguf-q4_K 1139.8232 "$DATA/models/rand256-Q4_K_S.gguf"
+check gguf-Q4_K_M 1152.0768 "$DATA/models/rand256-Q4_K_M.gguf"
 check quant-q8_0 1178.0115 "$DATA/models/rand256-f16.gguf" --quant q8_0
 check quant-q4_0 1211.5568 "$DATA/models/rand256-f16.gguf" --quant q4_0
 check quant-q4_K 1139.8232 "$DATA/models/rand256-f16.gguf" --quant q4_K
