@@ -217,7 +217,10 @@ static const char *weight_kernel(const codegen_t *cg, const char *base, llmc_ir_
   if (t == LLMC_DTYPE_F32) return base;
   bool grouped = n->op == LLMC_OP_WEIGHT && llmc_weight_plan_grouped(cg->plan, n->weight);
   snprintf(buf, size, "%s_%s%s", base, llmc_dtype_name(t),
-           !grouped ? "" : cg->int8_isa == LLMC_INT8_VNNI ? "_r16_vnni" : "_r16_avx2");
+           !grouped                             ? ""
+           : cg->int8_isa == LLMC_INT8_VNNI    ? "_r16_vnni"
+           : cg->int8_isa == LLMC_INT8_AVXVNNI ? "_r16_avxvnni"
+                                               : "_r16_avx2");
   return buf;
 }
 
@@ -708,17 +711,19 @@ static llmc_status_t check_cpu(LLVMTargetRef target, const char *triple, const c
 }
 
 /* LLVM's names for x86-64 CPUs by the integer kernels their feature sets
- * allow: AVX512-VNNI, or AVX2 (with FMA and F16C). */
+ * allow: AVX512-VNNI, AVX-VNNI, or AVX2 (with FMA and F16C). */
 static const char *const vnni_cpus[] = {
     "cascadelake",    "cooperlake",     "icelake-client", "icelake-server", "tigerlake",
     "rocketlake",     "sapphirerapids", "emeraldrapids",  "graniterapids",  "graniterapids-d",
     "diamondrapids",  "znver4",         "znver5",
 };
+static const char *const avxvnni_cpus[] = {
+    "alderlake",  "raptorlake",   "meteorlake", "arrowlake",  "arrowlake-s",      "lunarlake",
+    "pantherlake", "gracemont",   "sierraforest", "grandridge", "clearwaterforest",
+};
 static const char *const avx2_cpus[] = {
-    "x86-64-v3",   "x86-64-v4",   "haswell",    "broadwell",      "skylake",    "skylake-avx512",
-    "cannonlake",  "alderlake",   "raptorlake", "meteorlake",     "arrowlake",  "arrowlake-s",
-    "lunarlake",   "pantherlake", "gracemont",  "sierraforest",   "grandridge", "clearwaterforest",
-    "znver1",      "znver2",      "znver3",     "bdver4",
+    "x86-64-v3", "x86-64-v4", "haswell", "broadwell", "skylake", "skylake-avx512", "cannonlake",
+    "znver1",    "znver2",    "znver3",  "bdver4",
 };
 
 static bool listed(const char *cpu, const char *const *names, size_t n) {
@@ -731,15 +736,17 @@ llmc_int8_isa_t llmc_codegen_int8_isa(const llmc_codegen_options_t *opts) {
   if (strcmp(opts->target->name, "x86_64")) return LLMC_INT8_NONE;
   if (!opts->cpu && opts->target == llmc_target_find(NULL)) {
     char *features = LLVMGetHostCPUFeatures();
-    llmc_int8_isa_t isa = strstr(features, "+avx512vnni") ? LLMC_INT8_VNNI
-                          : strstr(features, "+avx2") && strstr(features, "+fma") && strstr(features, "+f16c")
-                              ? LLMC_INT8_AVX2
-                              : LLMC_INT8_NONE;
+    bool avx2 = strstr(features, "+avx2") && strstr(features, "+fma") && strstr(features, "+f16c");
+    llmc_int8_isa_t isa = strstr(features, "+avx512vnni")      ? LLMC_INT8_VNNI
+                          : avx2 && strstr(features, "+avxvnni") ? LLMC_INT8_AVXVNNI
+                          : avx2                                 ? LLMC_INT8_AVX2
+                                                                 : LLMC_INT8_NONE;
     LLVMDisposeMessage(features);
     return isa;
   }
   const char *cpu = opts->cpu ? opts->cpu : opts->target->baseline_cpu;
   if (listed(cpu, vnni_cpus, sizeof vnni_cpus / sizeof *vnni_cpus)) return LLMC_INT8_VNNI;
+  if (listed(cpu, avxvnni_cpus, sizeof avxvnni_cpus / sizeof *avxvnni_cpus)) return LLMC_INT8_AVXVNNI;
   if (listed(cpu, avx2_cpus, sizeof avx2_cpus / sizeof *avx2_cpus)) return LLMC_INT8_AVX2;
   return LLMC_INT8_NONE;
 }

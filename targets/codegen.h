@@ -24,11 +24,11 @@ llmc_status_t llmc_codegen(const llmc_ir_module_t *m, const llmc_weight_plan_t *
 
 /* The integer matmul kernels (targets/cpu/kernels_int8.h) that the CPU
  * llmc_codegen compiles for under opts (the host's when opts->cpu is NULL)
- * can run: VNNI with AVX512-VNNI, else AVX2 with AVX2, FMA and F16C, else
- * none. Then the weight plan stores quantized matrices in groups of 16
+ * can run: VNNI with AVX512-VNNI, else with AVX2, FMA and F16C: AVXVNNI
+ * with AVX-VNNI, else AVX2; else none. Then the weight plan stores quantized matrices in groups of 16
  * rows for them. For a named CPU this is its known feature set;
  * opts->object_path is not used. */
-typedef enum { LLMC_INT8_NONE, LLMC_INT8_AVX2, LLMC_INT8_VNNI } llmc_int8_isa_t;
+typedef enum { LLMC_INT8_NONE, LLMC_INT8_AVX2, LLMC_INT8_AVXVNNI, LLMC_INT8_VNNI } llmc_int8_isa_t;
 llmc_int8_isa_t llmc_codegen_int8_isa(const llmc_codegen_options_t *opts);
 
 #endif

@@ -4,8 +4,9 @@
  *
  * Built like kernels.c (clang-19, freestanding bitcode). The matmul is
  * written once (kernels_int8_body.h) against a small SIMD layer and built
- * twice from here: for AVX512-VNNI (16 lanes in one register, VPDPBUSD)
- * and for AVX2 (two 8-lane registers, VPMADDUBSW then VPMADDWD). The code
+ * three times from here: for AVX512-VNNI (16 lanes in one register,
+ * VPDPBUSD), for AVX2 (two 8-lane registers, VPMADDUBSW then VPMADDWD) and
+ * for AVX-VNNI (two 8-lane registers, the 256-bit VPDPBUSD). The code
  * generator picks the set the target CPU has (llmc_codegen_int8_isa); its
  * CPU settings then replace these functions' target attributes.
  *
@@ -274,6 +275,43 @@ INLINE ISA_TARGET void avx2_vf_store(float *p, avx2_vf v) {
   _mm256_storeu_ps(p, v.lo);
   _mm256_storeu_ps(p + 8, v.hi);
 }
+
+#include "kernels_int8_body.h"
+#undef ISA
+#undef ISA_TARGET
+
+/* ---- the AVX-VNNI layer: the AVX2 one, with VEX VPDPBUSD ---------------------- */
+
+/* Alder Lake and later client CPUs (and Zen 5) have the 256-bit VPDPBUSD
+ * without AVX-512: the AVX2 layer's registers and operations, one
+ * instruction per dot product, and q8_0 with its stored offset as in the
+ * VNNI layer. */
+#define ISA avxvnni
+#define ISA_TARGET __attribute__((target("avx2,f16c,fma,avxvnni")))
+
+typedef avx2_vi avxvnni_vi;
+typedef avx2_vf avxvnni_vf;
+enum { avxvnni_TOKEN_BLOCK = 2, avxvnni_W_BLOCK = 2, avxvnni_W_ONE = 2, avxvnni_Q8_0_OFFSET = 128 };
+#define avxvnni_vi_set1 avx2_vi_set1
+#define avxvnni_vi_load avx2_vi_load
+#define avxvnni_vi_add avx2_vi_add
+#define avxvnni_vi_sub avx2_vi_sub
+#define avxvnni_vi_mullo avx2_vi_mullo
+#define avxvnni_vi_factors avx2_vi_factors
+#define avxvnni_nibbles avx2_nibbles
+#define avxvnni_six_bits avx2_six_bits
+#define avxvnni_vf_set1 avx2_vf_set1
+#define avxvnni_vf_from_vi avx2_vf_from_vi
+#define avxvnni_vf_mul avx2_vf_mul
+#define avxvnni_vf_fmadd avx2_vf_fmadd
+#define avxvnni_vf_fnmadd avx2_vf_fnmadd
+#define avxvnni_vf_halves avx2_vf_halves
+#define avxvnni_vf_store avx2_vf_store
+
+INLINE ISA_TARGET avxvnni_vi avxvnni_dot4(avxvnni_vi acc, avxvnni_vi w, avxvnni_vi x) {
+  return (avxvnni_vi){_mm256_dpbusd_avx_epi32(acc.lo, w.lo, x.lo), _mm256_dpbusd_avx_epi32(acc.hi, w.hi, x.hi)};
+}
+#define avxvnni_dot4_q8 avxvnni_dot4
 
 #include "kernels_int8_body.h"
 #undef ISA

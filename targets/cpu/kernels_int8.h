@@ -1,8 +1,9 @@
 /* kernels_int8.h — matmuls over q8_0, q4_0, q4_K and q6_K weights computed
  * as integer dot products with 8-bit activations, for x86-64 CPUs with
  * AVX512-VNNI (Cascade Lake, Ice Lake and later Intel server parts, Zen 4,
- * Zen 5; the kernels ending in _vnni) or with AVX2 (Haswell, Zen 1 and
- * later; the kernels ending in _avx2). Both give the same bits.
+ * Zen 5; the kernels ending in _vnni), with AVX-VNNI (Alder Lake and later
+ * client CPUs; _avxvnni) or with AVX2 (Haswell, Zen 1 and later; _avx2).
+ * All give the same bits.
  *
  * This is how llama.cpp multiplies these types: the activations are
  * quantized (q8_0 for q8_0 and q4_0 weights, q8_K for q4_K and q6_K, with
@@ -89,5 +90,17 @@ void llmc_k_matmul_q4_K_r16_avx2(const void *xq, const void *w, const float *bia
 void llmc_k_matmul_q6_K_r16_avx2(const void *xq, const void *w, const float *bias,
                                  const float *residual, float *out, int32_t T, int32_t K, int32_t N,
                                  int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q8_0_r16_avxvnni(const void *xq, const void *w, const float *bias,
+                                    const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                    int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_0_r16_avxvnni(const void *xq, const void *w, const float *bias,
+                                    const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                    int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q4_K_r16_avxvnni(const void *xq, const void *w, const float *bias,
+                                    const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                    int32_t glu, int32_t task, int32_t n_tasks);
+void llmc_k_matmul_q6_K_r16_avxvnni(const void *xq, const void *w, const float *bias,
+                                    const float *residual, float *out, int32_t T, int32_t K, int32_t N,
+                                    int32_t glu, int32_t task, int32_t n_tasks);
 
 #endif /* LLMC_TARGETS_CPU_KERNELS_INT8_H */

@@ -1,7 +1,7 @@
 /* kernels_int8_body.h — the integer matmul kernels of kernels_int8.c,
  * written once against a SIMD layer and included once per instruction set.
  *
- * Before including, kernels_int8.c defines ISA (vnni or avx2), ISA_TARGET
+ * Before including, kernels_int8.c defines ISA (vnni, avx2, avxvnni), ISA_TARGET
  * (the function attribute that enables it) and, under the names
  * SIMD(name) = ISA_name, the layer: vi and vf, 16 int32 and 16 f32 lanes
  * (one per row of a weight group); vi_* and vf_* lane-wise operations;

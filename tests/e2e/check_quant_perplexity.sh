@@ -52,6 +52,10 @@ check quant-q4_0-v2 1211.5568 "$DATA/models/rand256-f16.gguf" --quant q4_0 --cpu
 if grep -qw avx2 /proc/cpuinfo; then
   check quant-q6_K 1182.0773 "$DATA/models/rand256-f16.gguf" --quant q6_K
   check quant-q6_K-v3 1182.0773 "$DATA/models/rand256-f16.gguf" --quant q6_K --cpu x86-64-v3
+  # The AVX-VNNI build (Alder Lake's feature set), where this CPU can run it.
+  if grep -qw avx_vnni /proc/cpuinfo; then
+    check quant-q6_K-avxvnni 1182.0773 "$DATA/models/rand256-f16.gguf" --quant q6_K --cpu alderlake
+  fi
 else
   echo "skipped: quant-q6_K (this CPU has no AVX2)"
 fi

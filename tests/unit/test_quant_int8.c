@@ -1,6 +1,6 @@
 /* test_quant_int8.c — the integer matmul kernels (targets/cpu/
- * kernels_int8.c, compiled natively here), their AVX512-VNNI and AVX2
- * builds, for q8_0, q4_0, q4_K and q6_K against a scalar version of the
+ * kernels_int8.c, compiled natively here), their AVX512-VNNI, AVX2 and
+ * AVX-VNNI builds, for q8_0, q4_0, q4_K and q6_K against a scalar version of the
  * arithmetic kernels_int8.h specifies, bit for bit; that version against the f32 matmul over the dequantized
  * weights, within the activations' quantization error; the activation
  * quantizers against ggml's reference quantizers (llmc_q8_0_quantize,
@@ -276,6 +276,8 @@ int main(void) {
                                         llmc_k_matmul_q4_K_r16_vnni, llmc_k_matmul_q6_K_r16_vnni};
   static matmul_r16_fn *const avx2[] = {llmc_k_matmul_q8_0_r16_avx2, llmc_k_matmul_q4_0_r16_avx2,
                                         llmc_k_matmul_q4_K_r16_avx2, llmc_k_matmul_q6_K_r16_avx2};
+  static matmul_r16_fn *const avxvnni[] = {llmc_k_matmul_q8_0_r16_avxvnni, llmc_k_matmul_q4_0_r16_avxvnni,
+                                           llmc_k_matmul_q4_K_r16_avxvnni, llmc_k_matmul_q6_K_r16_avxvnni};
   test_group_rows();
   test_quantize_activations();
   test_quantize_activations_q8_K();
@@ -286,6 +288,8 @@ int main(void) {
   else fprintf(stderr, "test_quant_int8: this CPU has no AVX512-VNNI; the VNNI build is not checked\n");
   if (has_avx2) test_build("avx2", avx2);
   else fprintf(stderr, "test_quant_int8: this CPU has no AVX2; the AVX2 build is not checked\n");
+  if (has_avx2 && __builtin_cpu_supports("avxvnni")) test_build("avxvnni", avxvnni);
+  else fprintf(stderr, "test_quant_int8: this CPU has no AVX-VNNI; the AVX-VNNI build is not checked\n");
   if (!has_vnni && !has_avx2 && !check_failures) return SKIPPED;
   return check_report("test_quant_int8");
 }
