@@ -173,7 +173,8 @@ static llmc_status_t read_tokenizer(const cJSON *spec, uint8_t **out, uint64_t *
 }
 
 /* Puts the tokenizer the metadata names (if any) into the plan, after the
- * tensors, and replaces meta's "tokenizer" with where it is:
+ * tensors, once it is known to load, and replaces meta's "tokenizer" with
+ * where it is:
  * {"embedded", "offset", "bytes", "source"}. *out_data (NULL without a
  * tokenizer) holds the bytes the plan points to; the caller frees it once
  * the section is written. */
@@ -184,6 +185,14 @@ static llmc_status_t embed_tokenizer(cJSON *meta, llmc_weight_plan_t *plan, uint
   uint64_t bytes = 0;
   const char *kind = NULL, *source = NULL;
   LLMC_PROPAGATE(read_tokenizer(spec, out_data, &bytes, &kind, &source));
+  llmc_tokenizer_t *tok = NULL;
+  llmc_status_t s = llmc_tokenizer_parse_embedded(kind, *out_data, bytes, &tok);
+  llmc_tokenizer_destroy(tok);
+  if (s) {
+    free(*out_data);
+    *out_data = NULL;
+    return llmc_status_annotate(s, "the tokenizer of %s cannot be used", source);
+  }
   cJSON *embedded = cJSON_CreateObject();
   cJSON_AddStringToObject(embedded, "embedded", kind);
   cJSON_AddNumberToObject(embedded, "offset", (double)llmc_weight_plan_add_tokenizer(plan, *out_data, bytes));

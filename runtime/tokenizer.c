@@ -812,12 +812,15 @@ static llmc_status_t load_embedded(const cJSON *spec, const uint8_t *section,
                       "the model is corrupt",
                       (long long)offset, (long long)(offset + bytes), LLMC_WEIGHTS_SECTION,
                       (unsigned long long)section_bytes);
-  const uint8_t *data = section + offset;
-  if (json)
-    return llmc_tokenizer_parse_hf_json((const char *)data, (size_t)bytes,
-                                        "embedded tokenizer.json", out);
+  return llmc_tokenizer_parse_embedded(kind->valuestring, section + offset, (uint64_t)bytes, out);
+}
+
+llmc_status_t llmc_tokenizer_parse_embedded(const char *kind, const uint8_t *data, uint64_t bytes,
+                                            llmc_tokenizer_t **out) {
+  if (strcmp(kind, "gguf") != 0)
+    return llmc_tokenizer_parse_hf_json((const char *)data, (size_t)bytes, "embedded tokenizer.json", out);
   llmc_gguf_t *g = NULL;
-  LLMC_PROPAGATE(llmc_gguf_parse(data, (uint64_t)bytes, "embedded GGUF tokenizer", &g));
+  LLMC_PROPAGATE(llmc_gguf_parse(data, bytes, "embedded GGUF tokenizer", &g));
   llmc_status_t st = llmc_tokenizer_from_gguf(g, out);
   llmc_gguf_close(g);
   return st;

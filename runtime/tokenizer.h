@@ -99,6 +99,13 @@ llmc_status_t llmc_tokenizer_load_from_spec(const cJSON *spec, const char *base_
  * model. */
 llmc_status_t llmc_tokenizer_load_for_model(const llmc_model_t *model, llmc_tokenizer_t **out);
 
+/* Parses the bytes of an embedded tokenizer (data [bytes]) of the given
+ * kind: "tokenizer.json" (its text) or "gguf" (a tokenizer-only GGUF). The
+ * compiler checks what it embeds with this, so that a tokenizer this
+ * runtime cannot use stops `llmc compile` rather than `llmc run`. */
+llmc_status_t llmc_tokenizer_parse_embedded(const char *kind, const uint8_t *data, uint64_t bytes,
+                                            llmc_tokenizer_t **out);
+
 /* Frees the tokenizer. NULL is fine. */
 void llmc_tokenizer_destroy(llmc_tokenizer_t *tok);
 

@@ -67,6 +67,16 @@ head -c 1000000 "$HF/model.safetensors" >short/model.safetensors
 edit truncated_weights.json 'd["weight_files"][0]["path"] = "short/model.safetensors"'
 expect_error truncated_weights.json "(truncated file?)"
 
+# A tokenizer this llmc cannot use stops the compile, not the first run.
+python3 - "$HF/../../tokenizers/hf-json/llama2/tokenizer.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["pre_tokenizer"] = {"type": "NoSuchPreTokenizer"}
+json.dump(t, open("unusable_tokenizer.json", "w"))
+PY
+edit bad_tokenizer.json 'd["tokenizer"] = {"file": "unusable_tokenizer.json"}'
+expect_error bad_tokenizer.json 'pre-tokenizer "NoSuchPreTokenizer" is not supported'
+
 # Hugging Face folders: unknown architecture, truncated safetensors.
 mkdir -p unknown_arch truncated_hf
 sed 's/LlamaForCausalLM/FrobForCausalLM/; s/"model_type": "llama"/"model_type": "frob"/' "$HF/config.json" >unknown_arch/config.json
