@@ -67,6 +67,7 @@ struct llmc_request {
   /* Under the scheduler's mutex. */
   request_output_t out;
   pthread_cond_t changed; /* signalled when out changes */
+  pthread_cond_t *also;   /* signalled too, while llmc_request_wait_any waits on r */
   bool cancel;            /* the client asked to stop */
   bool client_released;
   bool sched_released;
@@ -250,10 +251,22 @@ llmc_status_t llmc_scheduler_submit(llmc_scheduler_t *s, const int32_t *prompt, 
 }
 
 /* Moves everything produced since the last poll into delta. Under mu. */
+/* Wakes whoever waits for r's output. Under mu. */
+static void notify_client(llmc_request_t *r) {
+  pthread_cond_broadcast(&r->changed);
+  if (r->also) pthread_cond_broadcast(r->also);
+}
+
+/* Whether r has output its polls have not returned yet. Under mu. */
+static bool has_output(const llmc_request_t *r) {
+  const request_output_t *o = &r->out;
+  return o->text_len || o->n_tokens || (o->finish != LLMC_FINISH_NONE && !o->finish_polled);
+}
+
 static bool take_output(llmc_request_t *r, llmc_request_delta_t *delta) {
   request_output_t *o = &r->out;
   bool finishing = o->finish != LLMC_FINISH_NONE && !o->finish_polled;
-  if (o->text_len == 0 && o->n_tokens == 0 && !finishing) return false;
+  if (!has_output(r)) return false;
   /* The buffers move to the delta whole; the next output starts new ones. */
   delta->text = o->text ? o->text : calloc(1, 1);
   delta->text_len = o->text_len;
@@ -275,9 +288,9 @@ static bool take_output(llmc_request_t *r, llmc_request_delta_t *delta) {
   return true;
 }
 
-bool llmc_request_poll(llmc_request_t *r, llmc_request_delta_t *delta, int timeout_ms) {
-  *delta = (llmc_request_delta_t){0};
-  llmc_scheduler_t *s = r->sched;
+/* The CLOCK_REALTIME time timeout_ms (>= 0) from now, for
+ * pthread_cond_timedwait. */
+static struct timespec deadline_after(int timeout_ms) {
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   if (timeout_ms > 0) {
@@ -288,6 +301,13 @@ bool llmc_request_poll(llmc_request_t *r, llmc_request_delta_t *delta, int timeo
       deadline.tv_nsec -= 1000000000L;
     }
   }
+  return deadline;
+}
+
+bool llmc_request_poll(llmc_request_t *r, llmc_request_delta_t *delta, int timeout_ms) {
+  *delta = (llmc_request_delta_t){0};
+  llmc_scheduler_t *s = r->sched;
+  struct timespec deadline = deadline_after(timeout_ms);
   pthread_mutex_lock(&s->mu);
   bool got;
   while (!(got = take_output(r, delta)) && !r->out.finish_polled && timeout_ms != 0) {
@@ -298,6 +318,30 @@ bool llmc_request_poll(llmc_request_t *r, llmc_request_delta_t *delta, int timeo
   }
   pthread_mutex_unlock(&s->mu);
   return got;
+}
+
+bool llmc_request_wait_any(llmc_request_t *const *rs, int32_t n, int timeout_ms) {
+  if (n <= 0) return false;
+  llmc_scheduler_t *s = rs[0]->sched;
+  struct timespec deadline = deadline_after(timeout_ms);
+  pthread_cond_t woken;
+  pthread_cond_init(&woken, NULL);
+  pthread_mutex_lock(&s->mu);
+  bool any = false;
+  for (;;) {
+    for (int32_t i = 0; i < n && !any; i++) any = has_output(rs[i]);
+    if (any || timeout_ms == 0) break;
+    for (int32_t i = 0; i < n; i++) rs[i]->also = &woken;
+    int rc = timeout_ms < 0 ? pthread_cond_wait(&woken, &s->mu) : pthread_cond_timedwait(&woken, &s->mu, &deadline);
+    for (int32_t i = 0; i < n; i++) rs[i]->also = NULL;
+    if (rc) { /* timed out: one last look */
+      for (int32_t i = 0; i < n && !any; i++) any = has_output(rs[i]);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  pthread_cond_destroy(&woken);
+  return any;
 }
 
 void llmc_request_cancel(llmc_request_t *r) {
@@ -336,7 +380,7 @@ static llmc_status_t append_text(llmc_request_t *r, const char *text, size_t n) 
   memcpy(o->text + o->text_len, text, n);
   o->text_len += n;
   o->text[o->text_len] = 0;
-  pthread_cond_broadcast(&r->changed);
+  notify_client(r);
   return LLMC_OK;
 }
 
@@ -352,7 +396,7 @@ static llmc_status_t append_token(llmc_request_t *r, const llmc_token_info_t *to
   }
   o->tokens[o->n_tokens++] = *token;
   o->completion_tokens++;
-  pthread_cond_broadcast(&r->changed);
+  notify_client(r);
   return LLMC_OK;
 }
 
@@ -391,7 +435,7 @@ static void finish_request(llmc_scheduler_t *s, llmc_request_t *r, llmc_finish_r
     s->stats.requests_waiting--;
   histogram_observe(&s->stats.request_latency, now_s() - r->t_submit);
   update_kv_stats(s); /* in the same update as the request counts */
-  pthread_cond_broadcast(&r->changed);
+  notify_client(r);
   r->sched_released = true;
   bool last = r->client_released;
   pthread_mutex_unlock(&s->mu);

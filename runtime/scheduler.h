@@ -131,6 +131,13 @@ llmc_status_t llmc_scheduler_submit(llmc_scheduler_t *s, const int32_t *prompt, 
  * delta with the finish, polls return false at once. */
 bool llmc_request_poll(llmc_request_t *r, llmc_request_delta_t *delta, int timeout_ms);
 
+/* Waits up to timeout_ms (< 0: forever) until one of the n requests rs (of
+ * one scheduler, none waited on by another thread) has output its polls
+ * have not returned; true if one has. Takes nothing: poll them after. This
+ * is how one client thread serves several requests (an n > 1 completion)
+ * without waiting on each in turn. */
+bool llmc_request_wait_any(llmc_request_t *const *rs, int32_t n, int timeout_ms);
+
 /* Asks the scheduler to stop the request; its KV blocks are freed at the
  * start of the next step, and it finishes with LLMC_FINISH_CANCELLED (if it
  * had not finished already). */

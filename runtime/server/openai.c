@@ -120,7 +120,6 @@ struct llmc_api_job {
   char id[48];            /* "cmpl-...", "chatcmpl-...", or generate's rid */
   int64_t created;        /* Unix time */
   api_choice_t *choices;  /* owned [req.n] */
-  int32_t next_wait;      /* the choice polled with a timeout next (round robin) */
   bool finished;          /* every choice is done (streaming: the closing events written) */
   bool failed;            /* an event could not be formatted (memory); the stream is cut */
   llmc_buf_t out;         /* streaming: events; out_read bytes of them were read */
@@ -541,16 +540,15 @@ bool llmc_api_job_poll(llmc_api_job_t *job, int timeout_ms) {
   bool any = false;
   for (int32_t i = 0; i < n && !job->failed; i++)
     if (!job->choices[i].done) any |= poll_choice(job, i, 0);
-  if (!any && !job->failed) {
-    /* Nothing yet: wait on one unfinished choice, a different one each time,
-     * so that none waits long behind another. */
-    for (int32_t k = 0; k < n; k++) {
-      int32_t i = (job->next_wait + k) % n;
-      if (job->choices[i].done) continue;
-      poll_choice(job, i, timeout_ms);
-      job->next_wait = (i + 1) % n;
-      break;
-    }
+  if (!any && !job->failed && timeout_ms != 0) {
+    /* Nothing yet: wait for whichever unfinished choice speaks first. */
+    llmc_request_t *waiting[LLMC_API_MAX_N] = {0};
+    int32_t n_waiting = 0;
+    for (int32_t i = 0; i < n; i++)
+      if (!job->choices[i].done) waiting[n_waiting++] = job->choices[i].req;
+    if (llmc_request_wait_any(waiting, n_waiting, timeout_ms))
+      for (int32_t i = 0; i < n && !job->failed; i++)
+        if (!job->choices[i].done) poll_choice(job, i, 0);
   }
   bool all_done = true;
   for (int32_t i = 0; i < n; i++) all_done &= job->choices[i].done;

@@ -293,6 +293,67 @@ static void test_cancel_stop_and_errors(void) {
   llmc_scheduler_destroy(s);
 }
 
+/* llmc_request_wait_any serves several requests from one thread: each
+ * wake-up finds output in one of them, polling only the ones that have it
+ * gives every request its whole output (the same as alone), and once all
+ * have finished and been polled it reports nothing, at once for a zero
+ * timeout. */
+static void test_wait_any(void) {
+  llmc_scheduler_t *s = NULL;
+  if (!CHECK_OK(llmc_scheduler_create(model, tok, NULL, &s))) return;
+  enum { N = 3 };
+  int32_t prompt[N][8], n[N];
+  llmc_request_t *rs[N];
+  result_t alone[N];
+  static result_t got[N];
+  for (int i = 0; i < N; i++) {
+    n[i] = make_prompt(prompt[i], 8, 5 + i);
+    llmc_gen_params_t p = greedy(10 + 15 * i);
+    p.ignore_eos = true;
+    CHECK_OK(llmc_scheduler_submit(s, prompt[i], n[i], &p, &rs[i]));
+    collect(rs[i], &alone[i]);
+    llmc_request_release(rs[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    llmc_gen_params_t p = greedy(10 + 15 * i);
+    p.ignore_eos = true;
+    CHECK_OK(llmc_scheduler_submit(s, prompt[i], n[i], &p, &rs[i]));
+  }
+  llmc_request_t *open_rs[N] = {rs[0], rs[1], rs[2]};
+  int32_t n_open = N, wakes = 0;
+  while (n_open > 0 && wakes < 1000) {
+    if (!llmc_request_wait_any(open_rs, n_open, 10000)) {
+      CHECK_MSG(0, "no request produced anything for 10 s");
+      break;
+    }
+    wakes++;
+    int32_t still = 0;
+    for (int32_t k = 0; k < n_open; k++) {
+      int i = open_rs[k] == rs[0] ? 0 : open_rs[k] == rs[1] ? 1 : 2;
+      llmc_request_delta_t d;
+      bool finished = false;
+      if (llmc_request_poll(rs[i], &d, 0)) {
+        for (int32_t t = 0; t < d.n_tokens && got[i].n_tokens < 512; t++)
+          got[i].tokens[got[i].n_tokens++] = d.tokens[t].id;
+        finished = d.finish != LLMC_FINISH_NONE;
+        if (finished) got[i].finish = d.finish;
+        llmc_request_delta_deinit(&d);
+      }
+      if (!finished) open_rs[still++] = rs[i];
+    }
+    n_open = still;
+  }
+  for (int i = 0; i < N; i++) {
+    CHECK_EQ_INT(got[i].finish, LLMC_FINISH_LENGTH);
+    CHECK_EQ_INT(got[i].n_tokens, alone[i].n_tokens);
+    CHECK(memcmp(got[i].tokens, alone[i].tokens, sizeof(int32_t) * (size_t)alone[i].n_tokens) == 0);
+  }
+  CHECK(!llmc_request_wait_any(rs, N, 0));
+  CHECK(!llmc_request_wait_any(rs, N, 20));
+  for (int i = 0; i < N; i++) llmc_request_release(rs[i]);
+  llmc_scheduler_destroy(s);
+}
+
 int main(void) {
   char dir[] = "/tmp/llmc-test-scheduler-XXXXXX", so[128];
   if (!mkdtemp(dir)) return 1;
@@ -304,6 +365,7 @@ int main(void) {
     test_pressure();
     test_prefix_sharing();
     test_cancel_stop_and_errors();
+    test_wait_any();
   }
   llmc_tokenizer_destroy(tok);
   llmc_model_destroy(model);
