@@ -41,6 +41,10 @@ static const char usage[] =
     "                            (default 1048576)\n"
     "  --max-tokens-limit N      largest max_tokens a request may ask for\n"
     "                            (default: the model's context)\n"
+    "  --idle-timeout S          close a connection that sends and receives nothing\n"
+    "                            for S seconds: kept alive between requests, or a\n"
+    "                            stalled upload (default 60; 0: never). A request\n"
+    "                            waiting for its answer is not idle\n"
     "  -t, --threads N           thread pool size; default: one per online CPU\n"
     "  --kv-blocks N             KV cache blocks (default: 1 GiB worth, at least one\n"
     "                            full context, at most --max-running of them)\n"
@@ -109,6 +113,7 @@ int llmc_cmd_serve(int argc, char **argv) {
     O_TEMPLATE,
     O_MAX_BODY,
     O_MAX_TOKENS,
+    O_IDLE_TIMEOUT,
     O_KV_BLOCKS,
     O_KV_MEMORY,
     O_KV_TYPE,
@@ -125,6 +130,7 @@ int llmc_cmd_serve(int argc, char **argv) {
       {"chat-template", required_argument, NULL, O_TEMPLATE},
       {"max-body-bytes", required_argument, NULL, O_MAX_BODY},
       {"max-tokens-limit", required_argument, NULL, O_MAX_TOKENS},
+      {"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
       {"threads", required_argument, NULL, 't'},
       {"kv-blocks", required_argument, NULL, O_KV_BLOCKS},
       {"kv-memory", required_argument, NULL, O_KV_MEMORY},
@@ -141,7 +147,7 @@ int llmc_cmd_serve(int argc, char **argv) {
   a.server.api_key = getenv("LLMC_API_KEY");
   llmc_engine_options_t *engine = &a.scheduler.engine;
   llmc_status_t st = LLMC_OK;
-  int32_t port = LLMC_SERVER_DEFAULT_PORT, max_body = 0;
+  int32_t port = LLMC_SERVER_DEFAULT_PORT, max_body = 0, idle_timeout = LLMC_SERVER_DEFAULT_IDLE_TIMEOUT_S;
   optind = 0;
   for (int opt; !st && (opt = getopt_long(argc, argv, ":t:vh", long_options, NULL)) != -1;) {
     switch (opt) {
@@ -160,6 +166,9 @@ int llmc_cmd_serve(int argc, char **argv) {
     case O_MAX_TOKENS:
       st = llmc_cli_parse_int("--max-tokens-limit", optarg, 1, INT32_MAX,
                               &a.server.max_tokens_limit);
+      break;
+    case O_IDLE_TIMEOUT:
+      st = llmc_cli_parse_int("--idle-timeout", optarg, 0, 86400, &idle_timeout);
       break;
     case 't': st = llmc_cli_parse_int("--threads", optarg, 1, 1024, &engine->n_threads); break;
     case O_KV_BLOCKS:
@@ -193,6 +202,7 @@ int llmc_cmd_serve(int argc, char **argv) {
   a.model_path = argv[optind];
   a.server.port = port == 0 ? -1 : port; /* the server's 0 is "the default", the command's "any" */
   a.server.max_body_bytes = (size_t)max_body;
+  a.server.idle_timeout_s = idle_timeout == 0 ? -1 : idle_timeout; /* the command's 0 is "never" */
   st = serve(&a);
   return st ? llmc_status_report(st, stderr) : 0;
 }

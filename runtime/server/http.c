@@ -79,6 +79,7 @@ typedef struct server {
   llmc_api_ctx_t api;
   const char *api_key; /* NULL: no authentication */
   size_t max_body_bytes;
+  double keepalive_s;    /* a silent stream sends an SSE comment this often; 0: never */
   bool verbose;
   bool debug;            /* $LLMC_DEBUG: libmicrohttpd's messages also once serving */
   atomic_bool listening; /* startup is over: libmicrohttpd's messages only with debug */
@@ -241,17 +242,33 @@ static void route_request(const server_t *srv, struct MHD_Connection *c, const c
 typedef struct stream {
   llmc_api_job_t *job; /* owned */
   int fd;
+  double keepalive_s; /* the server's */
+  double last_sent;   /* when the reader last returned bytes, now_s() */
 } stream_t;
 
+/* An SSE comment, which clients skip: sent when a stream has been silent
+ * for keepalive_s (its request waiting in the queue, say), because
+ * libmicrohttpd closes a connection that sent nothing for the idle timeout
+ * once the reader returns. */
+static const char keepalive_comment[] = ": keep-alive\n\n";
+
 /* libmicrohttpd's content reader: the next events, waiting for them as
- * long as it takes; the end of the stream once the job is done; an error
- * (which closes the connection, and so frees the stream) when the client
- * has gone. */
+ * long as it takes (with a keep-alive comment now and then); the end of
+ * the stream once the job is done; an error (which closes the connection,
+ * and so frees the stream) when the client has gone. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   stream_t *s = cls;
   for (;;) {
     size_t n = llmc_api_job_read(s->job, buf, max);
-    if (n) return (ssize_t)n;
+    if (!n && s->keepalive_s > 0 && now_s() - s->last_sent >= s->keepalive_s &&
+        max >= sizeof keepalive_comment - 1) {
+      n = sizeof keepalive_comment - 1;
+      memcpy(buf, keepalive_comment, n);
+    }
+    if (n) {
+      s->last_sent = now_s();
+      return (ssize_t)n;
+    }
     if (llmc_api_job_done(s->job)) return MHD_CONTENT_READER_END_OF_STREAM;
     if (client_gone(s->fd)) return MHD_CONTENT_READER_END_WITH_ERROR;
     llmc_api_job_poll(s->job, POLL_MS);
@@ -279,7 +296,7 @@ static enum MHD_Result send_stream(server_t *srv, struct MHD_Connection *c, http
     llmc_api_job_destroy(job);
     return MHD_NO;
   }
-  *s = (stream_t){job, fd};
+  *s = (stream_t){job, fd, srv->keepalive_s, now_s()};
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   return queue(srv, c, r, resp, MHD_HTTP_OK);
@@ -559,6 +576,14 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
     free(name);
     return st;
   }
+  /* libmicrohttpd closes a connection that sent and received nothing for
+   * idle_timeout seconds (0: never). A handler waiting on the scheduler
+   * holds the connection's thread, so a non-streaming request is not cut
+   * while it waits; a stream is checked each time its reader returns, so
+   * a silent stream sends keep-alive comments twice per timeout. */
+  unsigned idle_timeout = o.idle_timeout_s < 0   ? 0u
+                          : o.idle_timeout_s > 0 ? (unsigned)o.idle_timeout_s
+                                                 : LLMC_SERVER_DEFAULT_IDLE_TIMEOUT_S;
   server_t srv = {
       .api = {.scheduler = scheduler,
               .tok = tok,
@@ -571,6 +596,7 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
               .created = (int64_t)time(NULL)},
       .api_key = o.api_key && o.api_key[0] ? o.api_key : NULL,
       .max_body_bytes = o.max_body_bytes,
+      .keepalive_s = idle_timeout / 2.0,
       .verbose = o.verbose,
       .debug = getenv("LLMC_DEBUG") != NULL,
   };
@@ -591,7 +617,8 @@ llmc_status_t llmc_server_run(llmc_scheduler_t *scheduler, const llmc_model_t *m
       st ? NULL
          : MHD_start_daemon(flags, 0, NULL, NULL, handle, &srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
                             &srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv,
+                            MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout, MHD_OPTION_END);
   if (d) {
     atomic_store(&srv.listening, true);
     char host[INET6_ADDRSTRLEN] = "?";

@@ -28,6 +28,7 @@
 #define LLMC_SERVER_DEFAULT_HOST "127.0.0.1"
 #define LLMC_SERVER_DEFAULT_PORT 8000
 #define LLMC_SERVER_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
+#define LLMC_SERVER_DEFAULT_IDLE_TIMEOUT_S 60
 
 /* Zero / NULL in any field means its default. */
 typedef struct llmc_server_options {
@@ -39,6 +40,10 @@ typedef struct llmc_server_options {
   int32_t
       max_tokens_limit; /* largest max_tokens a request may ask for; default the model's context */
   const char *chat_template; /* template text replacing the model's own; NULL: the model's */
+  int32_t idle_timeout_s;    /* close a connection that neither sends nor receives for this
+                                long (a kept-alive one between requests, a stalled upload); a
+                                request waiting for its answer is never idle; default 60,
+                                -1: never */
   bool verbose;              /* one line per request on stderr */
 } llmc_server_options_t;
 

@@ -1,6 +1,8 @@
 // lifecycle.test.mjs — authentication, a client that disconnects in the
-// middle of a stream, and SIGTERM while a request is in flight.
+// middle of a stream, SIGTERM while a request is in flight, and idle
+// connections.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import { client, get, post, metrics, startServer, waitForMetrics } from './helpers.mjs';
@@ -78,4 +80,40 @@ test('SIGTERM: the request in flight finishes, then the server exits 0', async (
   assert.match(server.stderr(), /llmc serve: stopped/);
   // Nobody listens any more.
   await assert.rejects(fetch(`${server.url}/health`));
+});
+
+test('--idle-timeout: an idle kept-alive connection is closed; a stream waiting in the queue is not', async () => {
+  const server = await startServer(['--idle-timeout', '1', '--max-running', '1']);
+  try {
+    const { hostname, port } = new URL(server.url);
+    // A kept-alive connection that sends nothing after its first answer.
+    const sock = net.connect(Number(port), hostname);
+    let answer = '';
+    const closed = new Promise((resolve) => sock.on('close', resolve));
+    sock.on('data', (d) => { answer += d; });
+    sock.write(`GET /health HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    const timer = setTimeout(() => sock.destroy(new Error('not closed within 10 s')), 10000);
+    await closed;
+    clearTimeout(timer);
+    assert.match(answer, /^HTTP\/1\.1 200/);
+    assert.ok(!sock.errored, 'the server closed the idle connection');
+
+    // One sequence at a time: the stream waits behind a long request, silent
+    // for longer than the timeout, with keep-alive comments the client skips.
+    const openai = client(server.url);
+    const long = openai.completions.create({ prompt: 'Once', max_tokens: 1500, ignore_eos: true });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stream = await openai.completions.create({ prompt: 'Hello', max_tokens: 5, stream: true });
+    let text = '', finish = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'length');
+    assert.ok(text.length > 0);
+    assert.equal((await long).choices[0].finish_reason, 'length');
+  } finally {
+    server.proc.kill('SIGTERM');
+    assert.deepEqual(await server.exited, { code: 0, signal: null });
+  }
 });
