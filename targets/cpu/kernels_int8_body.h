@@ -1,8 +1,8 @@
 /* kernels_int8_body.h — the integer matmul kernels of kernels_int8.c,
  * written once against a SIMD layer and included once per instruction set.
  *
- * Before including, kernels_int8.c defines ISA (vnni, avx2, avxvnni), ISA_TARGET
- * (the function attribute that enables it) and, under the names
+ * Before including, kernels_int8.c defines ISA (vnni, avx2 or avxvnni),
+ * ISA_TARGET (the function attribute that enables it) and, under the names
  * SIMD(name) = ISA_name, the layer: vi and vf, 16 int32 and 16 f32 lanes
  * (one per row of a weight group); vi_* and vf_* lane-wise operations;
  * dot4(acc, w, x), which adds to each lane the dot product of its 4
@@ -190,15 +190,15 @@ INLINE ISA_TARGET void SIMD(matmul_tiles)(const imatmul_args *m, int gated, int6
   }
 }
 
-#define DEFINE_MATMUL(name, TYPE)                                                               \
-  ISA_TARGET void ISA_EXPORT(llmc_k_matmul_##name)(const void *xq, const void *w, const float *bias,         \
-                                             const float *residual, float *out, int32_t T, int32_t K, \
-                                             int32_t N, int32_t glu, int32_t task, int32_t n_tasks) { \
-    imatmul_args m = imatmul_args_of(TYPE, xq, w, bias, residual, out, K, N, glu);                   \
-    if (glu != LLMC_ACT_NONE)                                                                        \
-      SIMD(matmul_tiles)(&m, 1, T, task, n_tasks);                                                   \
-    else                                                                                             \
-      SIMD(matmul_tiles)(&m, 0, T, task, n_tasks);                                                   \
+#define DEFINE_MATMUL(name, TYPE)                                                          \
+  ISA_TARGET void ISA_EXPORT(llmc_k_matmul_##name)(                                        \
+      const void *xq, const void *w, const float *bias, const float *residual, float *out, \
+      int32_t T, int32_t K, int32_t N, int32_t glu, int32_t task, int32_t n_tasks) {       \
+    imatmul_args m = imatmul_args_of(TYPE, xq, w, bias, residual, out, K, N, glu);         \
+    if (glu != LLMC_ACT_NONE)                                                              \
+      SIMD(matmul_tiles)(&m, 1, T, task, n_tasks);                                         \
+    else                                                                                   \
+      SIMD(matmul_tiles)(&m, 0, T, task, n_tasks);                                         \
   }
 DEFINE_MATMUL(q8_0, Q8_0)
 DEFINE_MATMUL(q4_0, Q4_0)
