@@ -1081,15 +1081,6 @@ static void test_errors(void) {
 
 /* ---- the tokenizer in a compiled model ---- */
 
-/* Fails the test (and frees st) if st is an error. */
-static bool ok(llmc_status_t st, const char *what) {
-  if (!st) return true;
-  fprintf(stderr, "%s: unexpected error: %s\n", what, llmc_status_message(st));
-  llmc_status_free(st);
-  check_failures++;
-  return false;
-}
-
 /* Writes `so` (len bytes) to `path` with its one occurrence of `from`
  * replaced by `to`, padded with spaces to the same length: JSON ignores
  * them, and nothing else in the file moves. False (and a failed check) if
@@ -1125,7 +1116,7 @@ static bool write_patched(const char *so, size_t len, const char *path, const ch
 static void expect_tokenizer_refused(int line, const char *path, const char *want) {
   llmc_model_t *model = NULL;
   llmc_tokenizer_t *tok = NULL;
-  if (!ok(llmc_model_load(path, NULL, &model), path)) return;
+  if (!CHECK_OK(llmc_model_load(path, NULL, &model))) return;
   llmc_status_t s = llmc_tokenizer_load_for_model(model, &tok);
   const char *msg = llmc_status_message(s);
   if (llmc_status_code(s) != LLMC_STATUS_INVALID_ARGUMENT || !strstr(msg, path) ||
@@ -1145,7 +1136,7 @@ static void expect_tokenizer_refused(int line, const char *path, const char *wan
 static int32_t *encode(const llmc_tokenizer_t *tok, const char *text, size_t *n) {
   int32_t *ids = NULL;
   *n = 0;
-  ok(llmc_tokenizer_encode(tok, text, strlen(text), LLMC_TOKENIZE_ADD_SPECIAL, &ids, n), text);
+  CHECK_OK(llmc_tokenizer_encode(tok, text, strlen(text), LLMC_TOKENIZE_ADD_SPECIAL, &ids, n));
   return ids;
 }
 
@@ -1155,9 +1146,7 @@ static void test_compiled_tokenizer(void) {
   snprintf(so, sizeof so, "%s/stories.so", tmp);
   llmc_compile_options_t opts = {.source = gguf, .output = so};
   llmc_model_t *model = NULL;
-  if (!ok(llmc_compile(&opts), "compiling stories260K.gguf") ||
-      !ok(llmc_model_load(so, NULL, &model), so))
-    return;
+  if (!CHECK_OK(llmc_compile(&opts)) || !CHECK_OK(llmc_model_load(so, NULL, &model))) return;
   const cJSON *spec = item(model->metadata, "tokenizer");
   double offset = num(spec, "offset"), bytes = num(spec, "bytes");
   CHECK_EQ_STR(str(spec, "embedded"), "gguf");
@@ -1171,8 +1160,7 @@ static void test_compiled_tokenizer(void) {
   /* The embedded GGUF holds the tokenizer's keys and no tensors, and
    * tokenizes as the file does; the tokenizer outlives the model. */
   llmc_gguf_t *g = NULL;
-  if (ok(llmc_gguf_parse(model->weights + (uint64_t)offset, (uint64_t)bytes, "embedded", &g),
-         "the embedded GGUF")) {
+  if (CHECK_OK(llmc_gguf_parse(model->weights + (uint64_t)offset, (uint64_t)bytes, "embedded", &g))) {
     CHECK_EQ_INT(g->n_tensors, 0);
     for (uint64_t i = 0; i < g->n_kv; i++)
       CHECK_MSG((g->kv[i].key.len > 15 && memcmp(g->kv[i].key.data, "tokenizer.ggml.", 15) == 0) ||
@@ -1181,9 +1169,9 @@ static void test_compiled_tokenizer(void) {
     llmc_gguf_close(g);
   }
   llmc_tokenizer_t *tok = NULL, *ref = NULL;
-  ok(llmc_tokenizer_load_for_model(model, &tok), "the embedded tokenizer");
+  CHECK_OK(llmc_tokenizer_load_for_model(model, &tok));
   llmc_model_destroy(model);
-  if (tok && ok(llmc_tokenizer_load_gguf(gguf, &ref), gguf)) {
+  if (tok && CHECK_OK(llmc_tokenizer_load_gguf(gguf, &ref))) {
     size_t n = 0, ref_n = 0;
     int32_t *ids = encode(tok, text, &n), *ref_ids = encode(ref, text, &ref_n);
     CHECK_EQ_INT(n, ref_n);
@@ -1197,7 +1185,7 @@ static void test_compiled_tokenizer(void) {
   /* Copies with the reference broken, each otherwise a valid model. */
   char *file = NULL;
   size_t len = 0;
-  if (!ok(llmc_file_read_all(so, &file, &len), so)) return;
+  if (!CHECK_OK(llmc_file_read_all(so, &file, &len))) return;
   long long o = (long long)offset, b = (long long)bytes;
   char o_s[24], b_s[24], past_s[24], short_s[24], from[128], to[128], bad[512];
   snprintf(o_s, sizeof o_s, "%lld", o);
