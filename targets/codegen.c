@@ -4,8 +4,10 @@
  *
  *   llmc_node_V(env, task, n_tasks)   one per node: loads its buffers from
  *       env, computes weight addresses as constants off step->weights, and
- *       calls its kernel with every shape as a constant. After inlining
- *       this *is* the kernel, specialised for the node.
+ *       calls its kernel with every shape as a constant. LLVM inlines the
+ *       kernel where its cost model allows; the big ones (matmuls,
+ *       attention), called from many nodes, mostly stay calls that take
+ *       their shapes as arguments (docs/design.md).
  *   llmc_region_R(step, bufs...)      one per region, exported: fills env
  *       (the step and each buffer the region touches) and hands each node's
  *       function to the runtime's parallel_for in order.

@@ -3,8 +3,9 @@
  * These functions are compiled by clang-19 to LLVM bitcode when llmc is
  * built, embedded in the llmc binary and linked into every model module,
  * where the generated code calls them with constant shapes and weight
- * addresses. After inlining, each call site becomes a kernel specialised
- * for its shapes (known trip counts, constant strides).
+ * addresses. Where LLVM inlines a call, it becomes a kernel specialised
+ * for its shapes (known trip counts, constant strides); the large kernels
+ * mostly stay calls (docs/design.md).
  *
  * Calling convention: every kernel does the share `task` of `n_tasks` of its
  * work, so the generated code can hand it to the runtime's parallel_for.
